@@ -1,0 +1,123 @@
+#include "actors/node/node.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/errors.hpp"
+
+namespace nw {
+
+namespace {
+
+using start_atom = caf::atom_constant<caf::atom("nw_start")>;
+
+/// One per streaming client: subscribes to the registry as itself, relays
+/// the snapshot and then live events to the client's sink, in order (one
+/// sender, so the sink's mailbox keeps the order), and acks the registry at
+/// once — a slow or distant client never holds a container's start.
+using forwarder_actor
+  = subscriber_actor::extend<caf::replies_to<start_atom>::with<uint64_t>>;
+
+struct forwarder_state {
+  static inline const char* name = "nw.node.forwarder";
+};
+
+forwarder_actor::behavior_type
+forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
+          registry_actor registry, selector sel, bool all,
+          event_sink_actor sink, std::chrono::milliseconds timeout) {
+  self->monitor(sink);
+  self->set_down_handler([self](const caf::down_msg&) {
+    self->quit(caf::exit_reason::user_shutdown);
+  });
+  // Leave with the registry: nothing more will come.
+  self->monitor(registry);
+  return {
+    [=](start_atom) -> caf::result<uint64_t> {
+      auto promise = self->make_response_promise<uint64_t>();
+      auto me = caf::actor_cast<subscriber_actor>(self);
+      self->request(registry, timeout, subscribe_atom::value, sel, me)
+        .then(
+          [=](std::vector<container_event>& snapshot) mutable {
+            uint64_t sent = 0;
+            for (auto& ev : snapshot)
+              if (all || !ev.info.sandbox) {
+                self->send(sink, event_atom::value, std::move(ev));
+                ++sent;
+              }
+            promise.deliver(sent);
+          },
+          [=](caf::error& err) mutable {
+            promise.deliver(std::move(err));
+            self->quit(caf::exit_reason::user_shutdown);
+          });
+      return promise;
+    },
+    [=](event_atom, container_event& ev) {
+      if (all || !ev.info.sandbox)
+        self->send(sink, event_atom::value, std::move(ev));
+      return ack_atom::value;
+    },
+  };
+}
+
+struct node_state {
+  node_config cfg;
+  static inline const char* name = "nw.node";
+};
+
+node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
+                               node_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->monitor(self->state.cfg.registry);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    if (dm.source == self->state.cfg.registry.address())
+      self->quit(dm.reason);
+  });
+  return {
+    [self](list_atom, selector& sel,
+           bool all) -> caf::result<std::vector<container_event>> {
+      auto promise = self->make_response_promise<std::vector<container_event>>();
+      auto& cfg = self->state.cfg;
+      self->request(cfg.registry, cfg.request_timeout, list_atom::value, sel)
+        .then(
+          [=](std::vector<container_event>& xs) mutable {
+            if (!all)
+              xs.erase(std::remove_if(xs.begin(), xs.end(),
+                                      [](auto& ev) { return ev.info.sandbox; }),
+                       xs.end());
+            promise.deliver(std::move(xs));
+          },
+          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+      return promise;
+    },
+    [self](subscribe_atom, selector& sel, bool all,
+           event_sink_actor& sink) -> caf::result<uint64_t> {
+      if (!sink)
+        return make_error(errc::bad_input, "subscribe without a sink");
+      auto& cfg = self->state.cfg;
+      auto fwd = self->spawn(forwarder, cfg.registry, std::move(sel), all,
+                             std::move(sink), cfg.request_timeout);
+      return self->delegate(fwd, start_atom::value);
+    },
+    [self](get_atom, std::string& query) {
+      return self->delegate(self->state.cfg.registry, get_atom::value,
+                            std::move(query));
+    },
+    [self](get_atom, counters_atom) {
+      return self->delegate(self->state.cfg.registry, get_atom::value,
+                            counters_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+node_actor spawn_node(caf::actor_system& sys, node_config cfg) {
+  return sys.spawn(node, std::move(cfg));
+}
+
+} // namespace nw

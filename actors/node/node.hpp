@@ -1,0 +1,24 @@
+// The node facade: the one actor an agent publishes. Controllers list and
+// stream containers through it; it talks to the registry on their behalf and
+// never lets a remote client hold a container's start.
+#pragma once
+
+#include <chrono>
+
+#include <caf/fwd.hpp>
+
+#include "messages/interfaces.hpp"
+
+namespace nw {
+
+/// Settings of a node facade.
+struct node_config {
+  registry_actor registry;
+  /// How long the facade waits on the registry for a client's request.
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+/// Spawns a node facade in front of `cfg.registry`.
+node_actor spawn_node(caf::actor_system& sys, node_config cfg);
+
+} // namespace nw

@@ -1,0 +1,152 @@
+#include "actors/pidfile_watcher/pidfile_watcher.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/pidfile_watcher/oci_config.hpp"
+#include "actors/pidfile_watcher/pidfile.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace nw {
+
+namespace {
+
+using expire_atom = caf::atom_constant<caf::atom("nw_expire")>;
+
+using watcher_impl_actor
+  = pidfile_watcher_actor::extend<caf::reacts_to<expire_atom>>;
+
+struct watcher_state {
+  pidfile_watch_request req;
+  pidfile_watcher_config cfg;
+  /// config.json as read before the pidfile was watched ("" if unreadable).
+  std::string config_json;
+  static inline const char* name = "nw.pidfile_watcher";
+};
+
+using watcher_ptr = watcher_impl_actor::stateful_pointer<watcher_state>;
+
+/// Reads config.json before the pidfile is watched: reading it later, from
+/// inside the hold, could block on our own marks (DESIGN.md).
+std::string read_config(const watcher_state& st) {
+  std::string error;
+  for (auto& path : config_json_paths(st.req.bundle)) {
+    std::string text;
+    if (st.cfg.host->read_file(path, max_config_bytes, text, error))
+      return text;
+  }
+  log::warn("config.json unreadable; the container gets no annotations",
+            {{"id", st.req.id}, {"error", error}});
+  return {};
+}
+
+/// Gives up on this create: answers the held event, reports, leaves.
+void fail(watcher_ptr self, uint64_t token, const std::string& reason) {
+  auto& st = self->state;
+  if (token != 0)
+    self->send(st.cfg.edge, verdict_atom::value, token);
+  log::warn("container detection failed",
+            {{"id", st.req.id}, {"reason", reason}});
+  container_info info;
+  info.id = st.req.id;
+  info.name = st.req.manager_name.empty() ? st.req.id : st.req.manager_name;
+  info.bundle = st.req.bundle;
+  info.runtime = st.req.runtime;
+  // Fire and forget: the registry's reply would outlive this actor.
+  caf::anon_send(st.cfg.registry, failed_atom::value, std::move(info), reason);
+  self->quit();
+}
+
+watcher_impl_actor::behavior_type watcher(watcher_ptr self,
+                                          pidfile_watch_request req,
+                                          pidfile_watcher_config cfg) {
+  auto& st = self->state;
+  st.req = std::move(req);
+  st.cfg = std::move(cfg);
+  st.config_json = read_config(st);
+  self->send(st.cfg.edge, watch_atom::value, st.req.pid_file,
+             caf::actor_cast<pidfile_watcher_actor>(self));
+  self->delayed_send(self, st.cfg.pending_timeout, expire_atom::value);
+  return {
+    [self](pidfile_read& ev) {
+      auto& st = self->state;
+      self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
+      auto pid = parse_pidfile(ev.content);
+      if (!pid)
+        return fail(self, ev.token, "pidfile: " + pid.error());
+      proc_status proc;
+      std::string error;
+      if (!st.cfg.host->proc(static_cast<uint32_t>(pid.value()), proc, error))
+        return fail(self, ev.token, "/proc: " + error);
+      if (proc.mntns == st.req.runtime_mntns)
+        return fail(self, ev.token,
+                    "pid " + std::to_string(pid.value())
+                      + " shares the runtime's mount namespace");
+      auto info = make_container_info(st.req, st.config_json, proc);
+      self->request(st.cfg.registry, st.cfg.add_timeout, add_atom::value,
+                    std::move(info))
+        .then(
+          [self, token = ev.token](const add_result&) {
+            // Every subscriber has seen the container (or was late): the
+            // runtime may start it now.
+            self->send(self->state.cfg.edge, verdict_atom::value, token);
+            self->quit();
+          },
+          [self, token = ev.token](caf::error& err) {
+            fail(self, token, "registry: " + to_string(err));
+          });
+    },
+    [self](expire_atom) {
+      auto& st = self->state;
+      self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
+      fail(self, 0,
+           "the pidfile " + st.req.pid_file + " was not read within "
+             + std::to_string(st.cfg.pending_timeout.count()) + " ms");
+    },
+  };
+}
+
+} // namespace
+
+container_info make_container_info(const pidfile_watch_request& req,
+                                   const std::string& config_json,
+                                   const proc_status& proc) {
+  container_info info;
+  info.id = req.id;
+  info.pid = proc.pid;
+  info.start_time = proc.start_time;
+  info.mntns = proc.mntns;
+  info.netns = proc.netns;
+  info.cgroup_path = proc.cgroup;
+  info.bundle = req.bundle;
+  info.runtime = req.runtime;
+  info.held = true;
+  if (!config_json.empty()) {
+    if (auto cfg = parse_oci_config(config_json)) {
+      info.annotations = cfg->annotations;
+      info.host_network = cfg->host_network;
+    } else {
+      log::warn("config.json rejected",
+                {{"id", req.id}, {"reason", cfg.error()}});
+    }
+  }
+  auto k8s = extract_k8s(info.annotations);
+  info.k8s.namespace_ = k8s.namespace_;
+  info.k8s.pod = k8s.pod;
+  info.k8s.container = k8s.container;
+  info.k8s.pod_uid = k8s.pod_uid;
+  info.sandbox = k8s.sandbox;
+  info.name = container_display_name(k8s, req.manager_name, req.id);
+  return info;
+}
+
+pidfile_watcher_actor spawn_pidfile_watcher(caf::actor_system& sys,
+                                            pidfile_watch_request req,
+                                            pidfile_watcher_config cfg) {
+  return caf::actor_cast<pidfile_watcher_actor>(
+    sys.spawn(watcher, std::move(req), std::move(cfg)));
+}
+
+} // namespace nw

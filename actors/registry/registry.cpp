@@ -1,0 +1,313 @@
+#include "actors/registry/registry.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/errors.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace nw {
+
+namespace {
+
+using clock_type = caf::actor_clock::clock_type;
+
+struct entry {
+  /// The `added` event, kept so snapshots carry the original seq and ts.
+  container_event added;
+  bool removed = false;
+  clock_type::time_point removed_at;
+};
+
+struct subscription {
+  subscriber_actor handle;
+  selector sel;
+};
+
+/// One `added` fan-out in flight: the promise answers when `pending` is 0.
+struct fanout {
+  caf::typed_response_promise<add_result> promise;
+  add_result result;
+  size_t pending = 0;
+
+  void settle() {
+    if (--pending == 0)
+      promise.deliver(result);
+  }
+};
+
+struct registry_state {
+  registry_config cfg;
+  std::map<std::string, entry> by_id; // ordered: listings come in id order
+  std::unordered_multimap<uint64_t, std::string> by_mntns;
+  std::unordered_multimap<uint64_t, std::string> by_netns;
+  std::vector<subscription> subs;
+  uint64_t seq = 0;
+  counters stats{{"registry_added", 0},
+                 {"registry_removed", 0},
+                 {"registry_duplicates", 0},
+                 {"registry_detection_failed", 0},
+                 {"registry_late_acks", 0},
+                 {"registry_subscriber_deaths", 0}};
+
+  static inline const char* name = "nw.registry";
+
+  uint64_t now_ns() const {
+    if (cfg.realtime_ns)
+      return cfg.realtime_ns();
+    return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch())
+        .count());
+  }
+
+  container_event make_event(event_kind kind, container_info info,
+                             std::string reason = {}) {
+    return container_event{kind, ++seq, now_ns(), std::move(info),
+                           std::move(reason)};
+  }
+
+  void unindex(const std::string& id, const container_info& info) {
+    auto drop = [&](auto& index, uint64_t key) {
+      auto [first, last] = index.equal_range(key);
+      for (auto i = first; i != last; ++i)
+        if (i->second == id) {
+          index.erase(i);
+          return;
+        }
+    };
+    drop(by_mntns, info.mntns);
+    drop(by_netns, info.netns);
+  }
+
+  void forget(std::map<std::string, entry>::iterator i) {
+    unindex(i->first, i->second.added.info);
+    by_id.erase(i);
+  }
+
+  /// Resolves a full id, then a name, then a unique id prefix; live
+  /// containers first, then removed ones still in their grace period.
+  caf::result<container_info> resolve(const std::string& query) {
+    if (auto i = by_id.find(query); i != by_id.end())
+      return i->second.added.info;
+    for (bool removed : {false, true}) {
+      std::vector<const container_info*> hits;
+      for (auto& [id, e] : by_id)
+        if (e.removed == removed && e.added.info.name == query)
+          hits.push_back(&e.added.info);
+      if (hits.empty())
+        for (auto i = by_id.lower_bound(query);
+             i != by_id.end() && i->first.compare(0, query.size(), query) == 0;
+             ++i)
+          if (i->second.removed == removed && !query.empty())
+            hits.push_back(&i->second.added.info);
+      if (hits.size() == 1)
+        return *hits.front();
+      if (hits.size() > 1) {
+        std::string names;
+        for (size_t n = 0; n < hits.size() && n < 10; ++n)
+          names += (n ? ", " : "") + hits[n]->id + " (" + hits[n]->name + ")";
+        if (hits.size() > 10)
+          names += ", ...";
+        return make_error(errc::ambiguous_container,
+                          "'" + query + "' matches " + names);
+      }
+    }
+    return make_error(errc::unknown_container, "no container '" + query + "'");
+  }
+
+  const entry* find_by_ns(const std::unordered_multimap<uint64_t, std::string>&
+                            index,
+                          uint64_t key) const {
+    const entry* found = nullptr;
+    auto [first, last] = index.equal_range(key);
+    for (auto i = first; i != last; ++i) {
+      auto& e = by_id.at(i->second);
+      if (!found || (found->removed && !e.removed))
+        found = &e;
+    }
+    return found;
+  }
+};
+
+using registry_impl = registry_actor::stateful_pointer<registry_state>;
+
+/// Sends `ev` to every matching subscriber. With a fan-out, the promise in
+/// it answers once each subscriber acked or missed the deadline.
+void publish(registry_impl self, const container_event& ev,
+             std::shared_ptr<fanout> fo) {
+  auto& st = self->state;
+  for (auto& sub : st.subs) {
+    if (!matches(sub.sel, ev.info))
+      continue;
+    if (fo)
+      ++fo->pending;
+    self->request(sub.handle, st.cfg.fanout_deadline, event_atom::value, ev)
+      .then(
+        [fo](ack_atom) {
+          if (fo) {
+            ++fo->result.acked;
+            fo->settle();
+          }
+        },
+        [self, fo, seq = ev.seq](caf::error& err) {
+          // Late or dead: counted and reported, never waited on again.
+          ++self->state.stats["registry_late_acks"];
+          log::warn("subscriber missed an event",
+                    {{"seq", std::to_string(seq)}, {"error", render(err)}});
+          if (fo) {
+            ++fo->result.late;
+            fo->settle();
+          }
+        });
+  }
+}
+
+registry_actor::behavior_type registry(registry_impl self,
+                                       registry_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& subs = self->state.subs;
+    auto before = subs.size();
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const subscription& s) {
+                                return s.handle.address() == dm.source;
+                              }),
+               subs.end());
+    if (subs.size() != before)
+      ++self->state.stats["registry_subscriber_deaths"];
+  });
+  return {
+    [self](add_atom, container_info& info) -> caf::result<add_result> {
+      auto& st = self->state;
+      if (info.id.empty())
+        return make_error(errc::bad_input, "container without an id");
+      auto i = st.by_id.find(info.id);
+      if (i != st.by_id.end() && !i->second.removed) {
+        ++st.stats["registry_duplicates"];
+        return add_result{i->second.added.seq, true, 0, 0};
+      }
+      if (i != st.by_id.end()) // the id is back within the grace period
+        st.forget(i);
+      auto ev = st.make_event(event_kind::added, std::move(info));
+      st.by_mntns.emplace(ev.info.mntns, ev.info.id);
+      st.by_netns.emplace(ev.info.netns, ev.info.id);
+      st.by_id.emplace(ev.info.id, entry{ev, false, {}});
+      ++st.stats["registry_added"];
+      auto fo = std::make_shared<fanout>();
+      fo->promise = self->make_response_promise<add_result>();
+      fo->result.seq = ev.seq;
+      fo->pending = 1; // released below, after every request went out
+      publish(self, ev, fo);
+      auto promise = fo->promise;
+      fo->settle();
+      return promise;
+    },
+    [self](remove_atom, const std::string& id) -> bool {
+      auto& st = self->state;
+      auto i = st.by_id.find(id);
+      if (i == st.by_id.end() || i->second.removed)
+        return false;
+      // Publish before forgetting: a subscriber that looks the container up
+      // while handling `removed` still finds it.
+      publish(self, st.make_event(event_kind::removed, i->second.added.info),
+              nullptr);
+      i->second.removed = true;
+      i->second.removed_at = self->clock().now();
+      ++st.stats["registry_removed"];
+      self->delayed_send(self, st.cfg.removed_grace, purge_atom::value);
+      return true;
+    },
+    [self](failed_atom, container_info& info, std::string& reason) {
+      auto& st = self->state;
+      auto ev = st.make_event(event_kind::detection_failed, std::move(info),
+                              std::move(reason));
+      ++st.stats["registry_detection_failed"];
+      publish(self, ev, nullptr);
+      return ev.seq;
+    },
+    [self](get_atom, const std::string& query) {
+      return self->state.resolve(query);
+    },
+    [self](get_atom, mntns_atom,
+           uint64_t mntns) -> caf::result<container_info> {
+      if (auto e = self->state.find_by_ns(self->state.by_mntns, mntns))
+        return e->added.info;
+      return make_error(errc::unknown_container,
+                        "no container in mount namespace "
+                          + std::to_string(mntns));
+    },
+    [self](get_atom, netns_atom, uint64_t netns) {
+      std::vector<container_info> result;
+      auto& st = self->state;
+      auto [first, last] = st.by_netns.equal_range(netns);
+      for (auto i = first; i != last; ++i)
+        if (auto& e = st.by_id.at(i->second); !e.removed)
+          result.push_back(e.added.info);
+      std::sort(result.begin(), result.end(),
+                [](auto& a, auto& b) { return a.id < b.id; });
+      return result;
+    },
+    [self](list_atom, const selector& sel) {
+      std::vector<container_event> result;
+      for (auto& [id, e] : self->state.by_id)
+        if (!e.removed && matches(sel, e.added.info))
+          result.push_back(e.added);
+      return result;
+    },
+    [self](subscribe_atom, selector& sel, subscriber_actor& sub) {
+      auto& st = self->state;
+      std::vector<container_event> snapshot;
+      if (!sub)
+        return snapshot;
+      for (auto& [id, e] : st.by_id)
+        if (!e.removed && matches(sel, e.added.info))
+          snapshot.push_back(e.added);
+      auto i = std::find_if(st.subs.begin(), st.subs.end(),
+                            [&](auto& s) { return s.handle == sub; });
+      if (i != st.subs.end()) {
+        i->sel = std::move(sel);
+      } else {
+        self->monitor(sub);
+        st.subs.push_back(subscription{std::move(sub), std::move(sel)});
+      }
+      return snapshot;
+    },
+    [self](unsubscribe_atom, const subscriber_actor& sub) {
+      auto& subs = self->state.subs;
+      auto i = std::find_if(subs.begin(), subs.end(),
+                            [&](auto& s) { return s.handle == sub; });
+      if (i != subs.end()) {
+        self->demonitor(sub.address());
+        subs.erase(i);
+      }
+    },
+    [self](get_atom, counters_atom) { return self->state.stats; },
+    [self](purge_atom) {
+      auto& st = self->state;
+      auto now = self->clock().now();
+      for (auto i = st.by_id.begin(); i != st.by_id.end();) {
+        auto next = std::next(i);
+        if (i->second.removed && i->second.removed_at + st.cfg.removed_grace
+                                   <= now)
+          st.forget(i);
+        i = next;
+      }
+    },
+  };
+}
+
+} // namespace
+
+registry_actor spawn_registry(caf::actor_system& sys, registry_config cfg) {
+  return sys.spawn(registry, std::move(cfg));
+}
+
+} // namespace nw

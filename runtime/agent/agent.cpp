@@ -1,0 +1,99 @@
+// `nodewatch agent`: the node agent. Runs until SIGINT or SIGTERM.
+#include <csignal>
+
+#include <sys/resource.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/publish.hpp>
+#include <caf/io/unpublish.hpp>
+
+#include "messages/errors.hpp"
+#include "runtime/agent/assembly.hpp"
+#include "runtime/agent/commands.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace nw {
+
+namespace {
+
+/// The agent holds an fd per watched container and more: use what the hard
+/// limit allows (CONTRACTS.md).
+void raise_nofile_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+      log::warn("cannot raise RLIMIT_NOFILE");
+  }
+}
+
+} // namespace
+
+int run_agent(const agent_options& opts) {
+  if (!is_loopback(opts.listen.host)) {
+    log::error("refusing to listen on a non-loopback address: the facade is "
+               "plain TCP until mutual TLS exists; use 127.0.0.1",
+               {{"listen", opts.listen.host}});
+    return 2;
+  }
+  std::shared_ptr<scenario> script;
+  if (!opts.scenario.empty()) {
+    script = std::make_shared<scenario>();
+    std::string error;
+    if (!load_scenario(opts.scenario, *script, error)) {
+      log::error("cannot load the scenario", {{"error", error}});
+      return 2;
+    }
+  }
+  raise_nofile_limit();
+  // Block the stop signals before CAF starts its threads, so that they
+  // inherit the mask and only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  add_nodewatch_types(cfg);
+  caf::actor_system sys{cfg};
+  graph_options gopts;
+  gopts.script = script;
+  gopts.hold_deadline = opts.hold_deadline;
+  gopts.print = true;
+  gopts.fmt = opts.fmt;
+  gopts.out = write_stdout;
+  gopts.on_end = [] { log::info("scenario played to its end"); };
+  auto g = spawn_graph(sys, gopts);
+  int rc = 0;
+  auto port = caf::io::publish(g.node, opts.listen.port,
+                               opts.listen.host.c_str(), true);
+  if (!port) {
+    log::error("cannot listen",
+               {{"listen", opts.listen.host + ":"
+                             + std::to_string(opts.listen.port)},
+                {"error", render(port.error())}});
+    rc = 1;
+  } else {
+    log::info("node facade listening (plain TCP, loopback only)",
+              {{"listen",
+                opts.listen.host + ":" + std::to_string(*port)}});
+    if (script) {
+      log::info("running on a scripted kernel", {{"scenario", opts.scenario}});
+      g.play();
+    } else {
+      log::warn("kernel detection is not part of this build yet: the "
+                "registry stays empty unless --scenario feeds it");
+    }
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    caf::io::unpublish(g.node, *port);
+  }
+  g.shutdown();
+  return rc;
+}
+
+} // namespace nw

@@ -1,0 +1,57 @@
+// Who spawns whom: the actor graph of one agent, the same for a real node,
+// `agent --scenario` and `simulate`.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "actors/termination/termination.hpp"
+#include "messages/interfaces.hpp"
+#include "runtime/agent/printer.hpp"
+#include "runtime/kernel/scenario.hpp"
+#include "runtime/kernel/scripted_edge.hpp"
+
+namespace nw {
+
+/// What to assemble.
+struct graph_options {
+  /// The scripted kernel; null until the real kernel edge exists.
+  std::shared_ptr<const scenario> script;
+  /// The backstop on every held event (CONTRACTS.md: 2000 ms).
+  std::chrono::milliseconds hold_deadline{2000};
+  /// Realtime for events; empty = the system clock.
+  std::function<uint64_t()> realtime_ns;
+  /// Print every event (`agent`, `simulate`) to `out` in `fmt`.
+  bool print = false;
+  output_format fmt = output_format::table;
+  line_sink out;
+  /// Called once the scenario's timeline has played.
+  std::function<void()> on_end;
+};
+
+/// The spawned graph.
+struct graph {
+  registry_actor registry;
+  node_actor node;
+  scripted_edge_actor edge;
+  runtime_watcher_actor watcher;
+  termination_actor termination;
+  subscriber_actor printer;
+
+  /// Starts the scenario's timeline (no-op without one).
+  void play() const;
+
+  /// Asks every actor of the graph to quit.
+  void shutdown() const;
+};
+
+/// Spawns the graph into `sys`.
+graph spawn_graph(caf::actor_system& sys, const graph_options& opts);
+
+/// Registers nodewatch's types (and nothing else) with a CAF config.
+void add_nodewatch_types(caf::actor_system_config& cfg);
+
+} // namespace nw

@@ -1,0 +1,151 @@
+// The controller side of `ps` and `events`: talk to an agent's facade.
+#include <arpa/inet.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/errors.hpp"
+#include "runtime/agent/assembly.hpp"
+#include "runtime/agent/commands.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace nw {
+
+namespace {
+
+constexpr auto request_timeout = std::chrono::seconds{10};
+
+void configure(caf::actor_system_config& cfg) {
+  cfg.load<caf::io::middleman>();
+  add_nodewatch_types(cfg);
+}
+
+caf::expected<node_actor> connect(caf::actor_system& sys,
+                                  const endpoint& node) {
+  auto h = caf::io::remote_actor<node_actor>(sys, node.host, node.port);
+  if (!h)
+    log::error("cannot reach the agent; is `nodewatch agent` running there?",
+               {{"node", node.host + ":" + std::to_string(node.port)},
+                {"error", render(h.error())}});
+  return h;
+}
+
+bool parse_select(const std::string& text, selector& sel) {
+  std::string error;
+  if (parse_selector(text, sel, error))
+    return true;
+  log::error("bad --select", {{"error", error}});
+  return false;
+}
+
+} // namespace
+
+bool parse_endpoint(const std::string& text, endpoint& out,
+                    std::string& error) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    error = "'" + text + "' is not HOST:PORT";
+    return false;
+  }
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto port_text = text.substr(colon + 1);
+  if (port_text.size() > 5
+      || port_text.find_first_not_of("0123456789") != std::string::npos) {
+    error = "'" + port_text + "' is not a port number";
+    return false;
+  }
+  auto port = std::stoul(port_text);
+  if (port == 0 || port > 65535) {
+    error = "port " + port_text + " is out of range (1-65535)";
+    return false;
+  }
+  out.host = host;
+  out.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost")
+    return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1
+         && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+int run_ps(const endpoint& node, const std::string& select, bool all,
+           output_format fmt) {
+  selector sel;
+  if (!parse_select(select, sel))
+    return 2;
+  caf::actor_system_config cfg;
+  configure(cfg);
+  caf::actor_system sys{cfg};
+  auto facade = connect(sys, node);
+  if (!facade)
+    return 1;
+  int rc = 1;
+  caf::scoped_actor self{sys};
+  self->request(*facade, request_timeout, list_atom::value, sel, all)
+    .receive(
+      [&](std::vector<container_event>& xs) {
+        write_stdout(format_ps(xs, fmt));
+        rc = 0;
+      },
+      [&](caf::error& err) {
+        log::error("ps failed", {{"error", render(err)}});
+      });
+  return rc;
+}
+
+int run_events(const endpoint& node, const std::string& select,
+               output_format fmt) {
+  selector sel;
+  if (!parse_select(select, sel))
+    return 2;
+  caf::actor_system_config cfg;
+  configure(cfg);
+  caf::actor_system sys{cfg};
+  auto facade = connect(sys, node);
+  if (!facade)
+    return 1;
+  if (fmt == output_format::table)
+    write_stdout(event_table_header());
+  auto sink = sys.spawn([fmt](event_sink_actor::pointer)
+                          -> event_sink_actor::behavior_type {
+    return {
+      [fmt](event_atom, const container_event& ev) {
+        write_stdout(format_event(ev, fmt));
+      },
+    };
+  });
+  int rc = 1;
+  caf::scoped_actor self{sys};
+  self->monitor(*facade);
+  self->request(*facade, request_timeout, subscribe_atom::value, sel, false,
+                sink)
+    .receive([&](uint64_t) { rc = 0; },
+             [&](caf::error& err) {
+               log::error("events failed", {{"error", render(err)}});
+             });
+  if (rc == 0) {
+    // Stream until the agent goes away (or we are interrupted).
+    self->receive([&](const caf::down_msg&) {
+      log::error("the agent went away");
+      rc = 1;
+    });
+  }
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+  return rc;
+}
+
+} // namespace nw

@@ -1,0 +1,41 @@
+// The subcommands of the `nodewatch` binary. Each returns the process exit
+// code: 0 success, 1 a runtime failure, 2 usage or bad input (CONTRACTS.md).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "runtime/agent/output.hpp"
+
+namespace nw {
+
+/// HOST:PORT of an agent's facade.
+struct endpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7415;
+};
+
+/// Parses `HOST:PORT` or `[V6]:PORT`; false with `error` set if malformed.
+bool parse_endpoint(const std::string& text, endpoint& out,
+                    std::string& error);
+
+/// Whether `host` is a loopback address (plain TCP is allowed only there).
+bool is_loopback(const std::string& host);
+
+/// Options of `nodewatch agent`.
+struct agent_options {
+  output_format fmt = output_format::table;
+  endpoint listen;
+  std::string scenario;
+  std::chrono::milliseconds hold_deadline{2000};
+};
+
+int run_agent(const agent_options& opts);
+int run_simulate(const std::string& path, output_format fmt);
+int run_ps(const endpoint& node, const std::string& select, bool all,
+           output_format fmt);
+int run_events(const endpoint& node, const std::string& select,
+               output_format fmt);
+
+} // namespace nw

@@ -1,0 +1,137 @@
+// `nodewatch`: the command line (CONTRACTS.md). Parsing only; each command
+// lives in its own file.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/agent/commands.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace {
+
+nw::output_format to_format(const std::string& x) {
+  if (x == "json")
+    return nw::output_format::json;
+  if (x == "wide")
+    return nw::output_format::wide;
+  return nw::output_format::table;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nodewatch: sees every container the node's OCI runtime "
+               "creates, before its entrypoint runs"};
+  app.require_subcommand(1);
+  std::string node_text = "127.0.0.1:7415";
+  app.add_option("--node", node_text,
+                 "the agent to talk to, HOST:PORT (until multi-node support "
+                 "exists: one, on loopback)")
+    ->envname("NODEWATCH_NODES")
+    ->capture_default_str();
+
+  // -- agent ------------------------------------------------------------------
+  auto agent = app.add_subcommand("agent", "run the node agent");
+  agent->set_config("--config", "/etc/nodewatch/nodewatch.conf",
+                    "read options from FILE (INI/TOML; keys are the long "
+                    "flag names); the default is read only if it exists");
+  std::string agent_output = "table";
+  agent->add_option("-o,--output", agent_output, "event output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+  std::string listen_text = "127.0.0.1:7415";
+  agent->add_option("--listen", listen_text,
+                    "publish the node facade on HOST:PORT; plain TCP, so "
+                    "loopback addresses only until mutual TLS exists")
+    ->capture_default_str();
+  std::string scenario;
+  agent->add_option("--scenario", scenario,
+                    "run on a scripted kernel playing FILE (see "
+                    "docs/scenario-format.md) instead of the real one")
+    ->check(CLI::ExistingFile);
+  int64_t hold_deadline = 2000;
+  agent->add_option("--hold-deadline", hold_deadline,
+                    "longest hold on a container's start, in ms")
+    ->check(CLI::Range(int64_t{300}, int64_t{60000}))
+    ->capture_default_str();
+  std::string log_format = "text";
+  agent->add_option("--log-format", log_format, "stderr log line format")
+    ->check(CLI::IsMember({"text", "json"}))
+    ->capture_default_str();
+
+  // -- ps ---------------------------------------------------------------------
+  auto ps = app.add_subcommand("ps", "list the agent's containers");
+  bool ps_all = false;
+  ps->add_flag("--all", ps_all, "also list sandbox (pause) containers");
+  std::string ps_select;
+  ps->add_option("--select", ps_select,
+                 "SELECTOR: key=v1,v2;key2=!v3 with keys namespace, pod, "
+                 "container, runtime");
+  std::string ps_output = "table";
+  ps->add_option("-o,--output", ps_output, "output format")
+    ->check(CLI::IsMember({"table", "json", "wide"}))
+    ->capture_default_str();
+
+  // -- events -----------------------------------------------------------------
+  auto events = app.add_subcommand(
+    "events", "print the current containers as `added`, then live events");
+  std::string events_select;
+  events->add_option("--select", events_select, "SELECTOR, as for ps");
+  std::string events_output = "table";
+  events->add_option("-o,--output", events_output, "output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+
+  // -- simulate ---------------------------------------------------------------
+  auto simulate = app.add_subcommand(
+    "simulate", "run the agent on a scenario in virtual time and print the "
+                "events (deterministic)");
+  std::string simulate_file;
+  simulate->add_option("FILE", simulate_file,
+                       "scenario (JSON lines or msgpack)")
+    ->required()
+    ->check(CLI::ExistingFile);
+  std::string simulate_output = "table";
+  simulate->add_option("-o,--output", simulate_output, "output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  nw::endpoint node;
+  std::string error;
+  if (!nw::parse_endpoint(node_text, node, error)) {
+    nw::log::error("bad --node", {{"error", error}});
+    return 2;
+  }
+  if (*agent) {
+    nw::log::configure(log_format == "json" ? nw::log::format::json
+                                            : nw::log::format::text);
+    nw::agent_options opts;
+    opts.fmt = to_format(agent_output);
+    opts.scenario = scenario;
+    opts.hold_deadline = std::chrono::milliseconds{hold_deadline};
+    if (!nw::parse_endpoint(listen_text, opts.listen, error)) {
+      nw::log::error("bad --listen", {{"error", error}});
+      return 2;
+    }
+    return nw::run_agent(opts);
+  }
+  if (*ps)
+    return nw::run_ps(node, ps_select, ps_all, to_format(ps_output));
+  if (*events)
+    return nw::run_events(node, events_select, to_format(events_output));
+  if (*simulate)
+    return nw::run_simulate(simulate_file, to_format(simulate_output));
+  return 2;
+}

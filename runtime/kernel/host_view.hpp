@@ -1,0 +1,42 @@
+// The synchronous, bounded reads actors make of the host: files (config.json,
+// state.json) and /proc. One interface, two implementations: the real host
+// (under --host-root) and a scenario's scripted host. Implementations are
+// immutable after construction, so actors on any thread may share one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace nw {
+
+/// What /proc tells about one process.
+struct proc_status {
+  uint32_t pid = 0;
+  /// Field 22 of /proc/PID/stat: clock ticks since boot.
+  uint64_t start_time = 0;
+  std::string comm;
+  uint64_t mntns = 0;
+  uint64_t netns = 0;
+  std::string cgroup;
+};
+
+/// Read access to the host.
+class host_view {
+public:
+  virtual ~host_view() = default;
+
+  /// Reads a whole regular file of at most `max_bytes`; on failure returns
+  /// false and says why in `error` (missing, not regular, too large, ...).
+  virtual bool read_file(const std::string& path, size_t max_bytes,
+                         std::string& out, std::string& error) const = 0;
+
+  /// Reads what /proc tells about `pid`.
+  virtual bool proc(uint32_t pid, proc_status& out,
+                    std::string& error) const = 0;
+};
+
+/// The real host, with every path under `host_root` ("" or "/" = ours).
+std::shared_ptr<const host_view> make_linux_host(std::string host_root);
+
+} // namespace nw

@@ -1,0 +1,152 @@
+#include "runtime/kernel/scripted_edge.hpp"
+
+#include <map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "runtime/kernel/log.hpp"
+
+namespace nw {
+
+namespace {
+
+using step_atom = caf::atom_constant<caf::atom("nw_step")>;
+using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
+
+using edge_impl_actor = scripted_edge_actor::extend<
+  caf::reacts_to<step_atom, uint64_t>, caf::reacts_to<deadline_atom, uint64_t>>;
+
+struct edge_state {
+  scripted_edge_config cfg;
+  runtime_watcher_actor watcher;
+  caf::actor_clock::time_point t0;
+  uint64_t next_token = 1;
+  /// Held events not answered yet, by token.
+  std::map<uint64_t, caf::actor_clock::time_point> held;
+  std::map<std::string, pidfile_watcher_actor> pidfile_watches;
+  std::multimap<uint32_t, std::pair<uint64_t, exit_watcher_actor>> pid_watches;
+  counters stats{{"edge_held", 0},
+                 {"edge_allowed", 0},
+                 {"edge_hold_deadline_expired", 0},
+                 {"edge_pidfile_reads_unwatched", 0},
+                 {"edge_exits_delivered", 0}};
+
+  static inline const char* name = "nw.scripted_edge";
+};
+
+using edge_ptr = edge_impl_actor::stateful_pointer<edge_state>;
+
+uint64_t hold(edge_ptr self) {
+  auto& st = self->state;
+  auto token = st.next_token++;
+  st.held.emplace(token, self->clock().now());
+  ++st.stats["edge_held"];
+  self->delayed_send(self, st.cfg.hold_deadline, deadline_atom::value, token);
+  return token;
+}
+
+void schedule(edge_ptr self, uint64_t index) {
+  auto& st = self->state;
+  if (index >= st.cfg.script->timeline.size())
+    return;
+  auto due = st.t0
+             + std::chrono::milliseconds{st.cfg.script->timeline[index].at_ms};
+  auto now = self->clock().now();
+  if (due <= now)
+    self->send(self, step_atom::value, index);
+  else
+    self->delayed_send(self, due - now, step_atom::value, index);
+}
+
+void play(edge_ptr self, const scenario_step& step) {
+  auto& st = self->state;
+  switch (step.what) {
+    case scenario_step::kind::exec: {
+      auto ev = step.exec;
+      ev.token = hold(self);
+      self->send(st.watcher, std::move(ev));
+      break;
+    }
+    case scenario_step::kind::pidfile_read: {
+      auto i = st.pidfile_watches.find(step.pidfile.path);
+      if (i == st.pidfile_watches.end()) {
+        // Nobody watches it: allowed at once, as the loop thread does.
+        ++st.stats["edge_pidfile_reads_unwatched"];
+        break;
+      }
+      auto ev = step.pidfile;
+      ev.token = hold(self);
+      self->send(i->second, std::move(ev));
+      break;
+    }
+    case scenario_step::kind::exit: {
+      auto [first, last] = st.pid_watches.equal_range(step.exit.pid);
+      for (auto i = first; i != last;) {
+        auto [start_time, watcher] = i->second;
+        // A start time in the record names one incarnation of the pid.
+        if (step.exit.start_time != 0 && start_time != step.exit.start_time) {
+          ++i;
+          continue;
+        }
+        self->send(watcher, process_exited{step.exit.pid, start_time});
+        ++st.stats["edge_exits_delivered"];
+        i = st.pid_watches.erase(i);
+      }
+      break;
+    }
+    case scenario_step::kind::end:
+      if (st.cfg.on_end)
+        st.cfg.on_end();
+      break;
+  }
+}
+
+edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
+  self->state.cfg = std::move(cfg);
+  return {
+    [self](play_atom, runtime_watcher_actor& watcher) {
+      auto& st = self->state;
+      st.watcher = std::move(watcher);
+      st.t0 = self->clock().now();
+      schedule(self, 0);
+    },
+    [self](step_atom, uint64_t index) {
+      play(self, self->state.cfg.script->timeline[index]);
+      schedule(self, index + 1);
+    },
+    [self](verdict_atom, uint64_t token) {
+      if (self->state.held.erase(token) > 0)
+        ++self->state.stats["edge_allowed"];
+    },
+    [self](deadline_atom, uint64_t token) {
+      if (self->state.held.erase(token) > 0) {
+        ++self->state.stats["edge_hold_deadline_expired"];
+        log::warn("hold deadline expired; allowed by the backstop",
+                  {{"token", std::to_string(token)}});
+      }
+    },
+    [self](watch_atom, std::string& path, pidfile_watcher_actor& watcher) {
+      self->state.pidfile_watches[std::move(path)] = std::move(watcher);
+    },
+    [self](unwatch_atom, const std::string& path) {
+      self->state.pidfile_watches.erase(path);
+    },
+    [self](watch_atom, uint32_t pid, uint64_t start_time,
+           exit_watcher_actor& watcher) {
+      self->state.pid_watches.emplace(
+        pid, std::make_pair(start_time, std::move(watcher)));
+    },
+    [self](get_atom, counters_atom) { return self->state.stats; },
+  };
+}
+
+} // namespace
+
+scripted_edge_actor spawn_scripted_edge(caf::actor_system& sys,
+                                        scripted_edge_config cfg) {
+  return caf::actor_cast<scripted_edge_actor>(sys.spawn(edge, std::move(cfg)));
+}
+
+} // namespace nw
