@@ -45,8 +45,8 @@ bool parse_select(const std::string& text, selector& sel) {
 
 } // namespace
 
-bool parse_endpoint(const std::string& text, endpoint& out,
-                    std::string& error) {
+bool parse_endpoint(const std::string& text, endpoint& out, std::string& error,
+                    bool allow_any_port) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
     error = "'" + text + "' is not HOST:PORT";
@@ -62,7 +62,7 @@ bool parse_endpoint(const std::string& text, endpoint& out,
     return false;
   }
   auto port = std::stoul(port_text);
-  if (port == 0 || port > 65535) {
+  if ((port == 0 && !allow_any_port) || port > 65535) {
     error = "port " + port_text + " is out of range (1-65535)";
     return false;
   }

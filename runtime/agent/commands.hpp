@@ -17,8 +17,9 @@ struct endpoint {
 };
 
 /// Parses `HOST:PORT` or `[V6]:PORT`; false with `error` set if malformed.
-bool parse_endpoint(const std::string& text, endpoint& out,
-                    std::string& error);
+/// Port 0 ("any free port", for listening) only if `allow_any_port`.
+bool parse_endpoint(const std::string& text, endpoint& out, std::string& error,
+                    bool allow_any_port = false);
 
 /// Whether `host` is a loopback address (plain TCP is allowed only there).
 bool is_loopback(const std::string& host);

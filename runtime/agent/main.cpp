@@ -24,6 +24,14 @@ int main(int argc, char** argv) {
   CLI::App app{"nodewatch: sees every container the node's OCI runtime "
                "creates, before its entrypoint runs"};
   app.require_subcommand(1);
+  // Parent options may follow the subcommand: `nodewatch agent --config F`.
+  app.fallthrough();
+  app.set_config("--config", "/etc/nodewatch/nodewatch.conf",
+                 "read options from FILE (INI/TOML; keys are the long flag "
+                 "names, an [agent] section for the agent's); the default is "
+                 "read only if it exists");
+  // An unknown key in the config file is an error, not silently ignored.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   std::string node_text = "127.0.0.1:7415";
   app.add_option("--node", node_text,
                  "the agent to talk to, HOST:PORT (until multi-node support "
@@ -33,17 +41,15 @@ int main(int argc, char** argv) {
 
   // -- agent ------------------------------------------------------------------
   auto agent = app.add_subcommand("agent", "run the node agent");
-  agent->set_config("--config", "/etc/nodewatch/nodewatch.conf",
-                    "read options from FILE (INI/TOML; keys are the long "
-                    "flag names); the default is read only if it exists");
   std::string agent_output = "table";
   agent->add_option("-o,--output", agent_output, "event output format")
     ->check(CLI::IsMember({"table", "json"}))
     ->capture_default_str();
   std::string listen_text = "127.0.0.1:7415";
   agent->add_option("--listen", listen_text,
-                    "publish the node facade on HOST:PORT; plain TCP, so "
-                    "loopback addresses only until mutual TLS exists")
+                    "publish the node facade on HOST:PORT (port 0: any free "
+                    "port, logged); plain TCP, so loopback addresses only "
+                    "until mutual TLS exists")
     ->capture_default_str();
   std::string scenario;
   agent->add_option("--scenario", scenario,
@@ -121,7 +127,7 @@ int main(int argc, char** argv) {
     opts.fmt = to_format(agent_output);
     opts.scenario = scenario;
     opts.hold_deadline = std::chrono::milliseconds{hold_deadline};
-    if (!nw::parse_endpoint(listen_text, opts.listen, error)) {
+    if (!nw::parse_endpoint(listen_text, opts.listen, error, true)) {
       nw::log::error("bad --listen", {{"error", error}});
       return 2;
     }

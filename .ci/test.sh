@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian 12, as root), builds, and runs the whole
+# test suite. README.md's test command; .ci/run calls it. Prints how long
+# each stage took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${NODEWATCH_BUILD_DIR:-build}
+packages=(
+  cmake ninja-build g++ pkg-config ccache
+  clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  libcaf-dev libssl-dev libuv1-dev libmsgpack-cxx-dev nlohmann-json3-dev
+  libcli11-dev libboost-test-dev libseccomp-dev libclang-rt-14-dev
+  busybox-static iproute2 procps
+)
+
+declare -a stage_names=() stage_secs=()
+stage() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> $name"
+  "$@"
+  stage_names+=("$name"); stage_secs+=($((SECONDS - t0)))
+  echo "==> $name: $((SECONDS - t0)) s"
+}
+summary() {
+  echo "==> stage times"
+  for i in "${!stage_names[@]}"; do
+    printf '    %-10s %5s s\n' "${stage_names[$i]}" "${stage_secs[$i]}"
+  done
+}
+trap summary EXIT
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+      || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "all packages present"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} — run as root (or install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+}
+
+configure() {
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug
+}
+
+build() {
+  cmake --build "$build_dir" -j "$(nproc)"
+}
+
+run_tests() {
+  ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
+}
+
+stage install install_missing
+stage configure configure
+stage build build
+if [ -z "${NODEWATCH_SKIP_TESTS:-}" ]; then
+  stage test run_tests
+fi
