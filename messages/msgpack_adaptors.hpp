@@ -91,12 +91,20 @@ std::string to_msgpack(const T& x) {
   return std::string{buf.data(), buf.size()};
 }
 
-/// Decodes msgpack bytes into `x`; false (and `error` set) on bad input.
+/// Decodes exactly one msgpack value into `x`; false (and `error` set, `x`
+/// untouched) on bad input.
 template <class T>
 bool from_msgpack(std::string_view bytes, T& x, std::string& error) {
   try {
-    auto handle = msgpack::unpack(bytes.data(), bytes.size());
-    handle.get().convert(x);
+    size_t offset = 0;
+    auto handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
+    if (offset != bytes.size()) {
+      error = "trailing bytes after the msgpack value";
+      return false;
+    }
+    T tmp; // `x` stays untouched unless the whole value decodes
+    handle.get().convert(tmp);
+    x = std::move(tmp);
     return true;
   } catch (const std::exception& e) {
     error = e.what();

@@ -26,11 +26,6 @@ struct entry {
   clock_type::time_point removed_at;
 };
 
-struct subscription {
-  subscriber_actor handle;
-  selector sel;
-};
-
 /// One `added` fan-out in flight: the promise answers when `pending` is 0.
 struct fanout {
   caf::typed_response_promise<add_result> promise;
@@ -41,6 +36,31 @@ struct fanout {
     if (--pending == 0)
       promise.deliver(result);
   }
+};
+
+/// One event sent to one subscriber, answered once: by its ack, by the
+/// request's error, or by the subscriber's death, whichever comes first.
+struct delivery {
+  std::shared_ptr<fanout> fo;
+  bool settled = false;
+
+  /// Settles this delivery once; false if it was settled already.
+  bool settle(bool acked) {
+    if (settled)
+      return false;
+    settled = true;
+    if (fo) {
+      ++(acked ? fo->result.acked : fo->result.late);
+      fo->settle();
+    }
+    return true;
+  }
+};
+
+struct subscription {
+  subscriber_actor handle;
+  selector sel;
+  std::vector<std::shared_ptr<delivery>> in_flight;
 };
 
 struct registry_state {
@@ -149,23 +169,22 @@ void publish(registry_impl self, const container_event& ev,
       continue;
     if (fo)
       ++fo->pending;
+    auto d = std::make_shared<delivery>(delivery{fo, false});
+    auto& in_flight = sub.in_flight;
+    in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
+                                   [](auto& x) { return x->settled; }),
+                    in_flight.end());
+    in_flight.push_back(d);
     self->request(sub.handle, st.cfg.fanout_deadline, event_atom::value, ev)
       .then(
-        [fo](ack_atom) {
-          if (fo) {
-            ++fo->result.acked;
-            fo->settle();
-          }
-        },
-        [self, fo, seq = ev.seq](caf::error& err) {
+        [d](ack_atom) { d->settle(true); },
+        [self, d, seq = ev.seq](caf::error& err) {
           // Late or dead: counted and reported, never waited on again.
+          if (!d->settle(false))
+            return;
           ++self->state.stats["registry_late_acks"];
           log::warn("subscriber missed an event",
                     {{"seq", std::to_string(seq)}, {"error", render(err)}});
-          if (fo) {
-            ++fo->result.late;
-            fo->settle();
-          }
         });
   }
 }
@@ -174,15 +193,20 @@ registry_actor::behavior_type registry(registry_impl self,
                                        registry_config cfg) {
   self->state.cfg = std::move(cfg);
   self->set_down_handler([self](const caf::down_msg& dm) {
-    auto& subs = self->state.subs;
-    auto before = subs.size();
-    subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const subscription& s) {
-                                return s.handle.address() == dm.source;
-                              }),
-               subs.end());
-    if (subs.size() != before)
-      ++self->state.stats["registry_subscriber_deaths"];
+    auto& st = self->state;
+    auto i = std::find_if(st.subs.begin(), st.subs.end(),
+                          [&](const subscription& s) {
+                            return s.handle.address() == dm.source;
+                          });
+    if (i == st.subs.end())
+      return;
+    ++st.stats["registry_subscriber_deaths"];
+    // Nothing will answer what it took and did not ack: settle it now
+    // rather than at the deadline.
+    for (auto& d : i->in_flight)
+      if (d->settle(false))
+        ++st.stats["registry_late_acks"];
+    st.subs.erase(i);
   });
   return {
     [self](add_atom, container_info& info) -> caf::result<add_result> {
@@ -276,7 +300,7 @@ registry_actor::behavior_type registry(registry_impl self,
         i->sel = std::move(sel);
       } else {
         self->monitor(sub);
-        st.subs.push_back(subscription{std::move(sub), std::move(sel)});
+        st.subs.push_back(subscription{std::move(sub), std::move(sel), {}});
       }
       return snapshot;
     },
