@@ -22,6 +22,8 @@ using forwarder_actor
   = subscriber_actor::extend<caf::replies_to<start_atom>::with<uint64_t>>;
 
 struct forwarder_state {
+  /// The answer to `start`, until the snapshot is in.
+  caf::typed_response_promise<uint64_t> started;
   static inline const char* name = "nw.node.forwarder";
 };
 
@@ -31,13 +33,16 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
           event_sink_actor sink, std::chrono::milliseconds timeout) {
   self->monitor(sink);
   self->set_down_handler([self](const caf::down_msg&) {
+    if (self->state.started.pending())
+      self->state.started.deliver(
+        make_error(errc::bad_input, "the event sink or the registry is gone"));
     self->quit(caf::exit_reason::user_shutdown);
   });
   // Leave with the registry: nothing more will come.
   self->monitor(registry);
   return {
     [=](start_atom) -> caf::result<uint64_t> {
-      auto promise = self->make_response_promise<uint64_t>();
+      self->state.started = self->make_response_promise<uint64_t>();
       auto me = caf::actor_cast<subscriber_actor>(self);
       self->request(registry, timeout, subscribe_atom::value, sel, me)
         .then(
@@ -48,13 +53,13 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
                 self->send(sink, event_atom::value, std::move(ev));
                 ++sent;
               }
-            promise.deliver(sent);
+            self->state.started.deliver(sent);
           },
           [=](caf::error& err) mutable {
-            promise.deliver(std::move(err));
+            self->state.started.deliver(std::move(err));
             self->quit(caf::exit_reason::user_shutdown);
           });
-      return promise;
+      return self->state.started;
     },
     [=](event_atom, container_event& ev) {
       if (all || !ev.info.sandbox)

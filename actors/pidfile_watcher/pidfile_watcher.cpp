@@ -23,6 +23,8 @@ struct watcher_state {
   pidfile_watcher_config cfg;
   /// config.json as read before the pidfile was watched ("" if unreadable).
   std::string config_json;
+  /// The pidfile was read: the watch is no longer pending.
+  bool read = false;
   static inline const char* name = "nw.pidfile_watcher";
 };
 
@@ -72,6 +74,11 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
   return {
     [self](pidfile_read& ev) {
       auto& st = self->state;
+      if (st.read) { // a second read in flight before the unwatch landed
+        self->send(st.cfg.edge, verdict_atom::value, ev.token);
+        return;
+      }
+      st.read = true;
       self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
       auto pid = parse_pidfile(ev.content);
       if (!pid)
@@ -100,6 +107,8 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
     },
     [self](expire_atom) {
       auto& st = self->state;
+      if (st.read) // the add is in flight; its reply answers the hold
+        return;
       self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
       fail(self, 0,
            "the pidfile " + st.req.pid_file + " was not read within "

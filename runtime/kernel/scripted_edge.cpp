@@ -131,7 +131,14 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
       self->state.pidfile_watches[std::move(path)] = std::move(watcher);
     },
     [self](unwatch_atom, const std::string& path) {
-      self->state.pidfile_watches.erase(path);
+      // Only the watcher that holds the watch may drop it: a later create
+      // of the same id may have taken the path over.
+      auto& watches = self->state.pidfile_watches;
+      auto i = watches.find(path);
+      if (i != watches.end()
+          && i->second.address()
+               == caf::actor_cast<caf::actor_addr>(self->current_sender()))
+        watches.erase(i);
     },
     [self](watch_atom, uint32_t pid, uint64_t start_time,
            exit_watcher_actor& watcher) {
