@@ -17,7 +17,6 @@ using subscribe_atom = caf::atom_constant<caf::atom("nw_sub")>;
 using unsubscribe_atom = caf::atom_constant<caf::atom("nw_unsub")>;
 using event_atom = caf::atom_constant<caf::atom("nw_event")>;
 using ack_atom = caf::atom_constant<caf::atom("nw_ack")>;
-using purge_atom = caf::atom_constant<caf::atom("nw_purge")>;
 using counters_atom = caf::atom_constant<caf::atom("nw_counter")>;
 
 } // namespace nw

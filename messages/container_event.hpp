@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <type_traits>
 
 #include "messages/container_info.hpp"
 
@@ -22,6 +24,61 @@ const char* to_string(event_kind x);
 /// Parses the JSON spelling; false if `text` names no kind.
 bool from_string(const std::string& text, event_kind& out);
 
+/// A container record shared by every event and listing that carries it:
+/// a fan-out to 50 subscribers or a listing of 10,000 containers copies
+/// pointers, not records (bench/registry_bench). Immutable once shared;
+/// `unshared()` copies on write.
+class shared_info {
+public:
+  shared_info() : ptr_(empty()) {
+  }
+
+  shared_info(container_info x) // NOLINT: implicit on purpose
+    : ptr_(std::make_shared<container_info>(std::move(x))) {
+  }
+
+  const container_info& operator*() const noexcept {
+    return *ptr_;
+  }
+
+  const container_info* operator->() const noexcept {
+    return ptr_.get();
+  }
+
+  /// A record of our own to modify (copied first if shared).
+  container_info& unshared() {
+    if (ptr_.use_count() != 1)
+      ptr_ = std::make_shared<container_info>(*ptr_);
+    return *ptr_;
+  }
+
+private:
+  static const std::shared_ptr<container_info>& empty() {
+    static const auto instance = std::make_shared<container_info>();
+    return instance;
+  }
+
+  std::shared_ptr<container_info> ptr_;
+};
+
+inline bool operator==(const shared_info& a, const shared_info& b) {
+  return &*a == &*b || *a == *b;
+}
+
+/// @relates shared_info
+template <class Inspector>
+std::enable_if_t<Inspector::reads_state, typename Inspector::result_type>
+inspect(Inspector& f, shared_info& x) {
+  return f(const_cast<container_info&>(*x));
+}
+
+/// @relates shared_info
+template <class Inspector>
+std::enable_if_t<Inspector::writes_state, typename Inspector::result_type>
+inspect(Inspector& f, shared_info& x) {
+  return f(x.unshared());
+}
+
 /// One lifecycle event.
 struct container_event {
   event_kind kind = event_kind::added;
@@ -29,7 +86,7 @@ struct container_event {
   uint64_t seq = 0;
   /// Realtime nanoseconds (virtual time in a simulation).
   uint64_t ts_ns = 0;
-  container_info info;
+  shared_info info;
   /// Why detection failed; empty for other kinds.
   std::string reason;
 };

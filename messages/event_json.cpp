@@ -7,7 +7,7 @@ namespace nw {
 std::string to_json_line(const container_event& ev, json_shape shape,
                          const std::string& node) {
   nlohmann::ordered_json j;
-  auto& c = ev.info;
+  auto& c = *ev.info;
   if (shape == json_shape::event)
     j["type"] = to_string(ev.kind);
   j["seq"] = ev.seq;

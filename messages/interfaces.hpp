@@ -52,9 +52,7 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<subscribe_atom, selector, subscriber_actor>::with<
     std::vector<container_event>>,
   caf::reacts_to<unsubscribe_atom, subscriber_actor>,
-  caf::replies_to<get_atom, counters_atom>::with<counters>,
-  // Internal: forget removed records whose grace period is over.
-  caf::reacts_to<purge_atom>>;
+  caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
 /// A controller-side receiver of events streamed by a node facade.
 using event_sink_actor

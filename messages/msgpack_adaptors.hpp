@@ -10,6 +10,7 @@
 
 #include <msgpack.hpp>
 
+#include "messages/container_event.hpp"
 #include "messages/fields.hpp"
 
 namespace nw::detail {
@@ -73,6 +74,27 @@ struct convert<T, std::enable_if_t<nw::has_fields_v<T>>> {
         },
         fs);
     }
+    return o;
+  }
+};
+
+/// A shared record travels as the record itself.
+template <>
+struct pack<nw::shared_info> {
+  template <class Stream>
+  packer<Stream>& operator()(packer<Stream>& pk,
+                             const nw::shared_info& x) const {
+    return pk.pack(*x);
+  }
+};
+
+template <>
+struct convert<nw::shared_info> {
+  const msgpack::object& operator()(const msgpack::object& o,
+                                    nw::shared_info& x) const {
+    nw::container_info tmp;
+    o.convert(tmp);
+    x = nw::shared_info{std::move(tmp)};
     return o;
   }
 };

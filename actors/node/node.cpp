@@ -49,7 +49,7 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
           [=](std::vector<container_event>& snapshot) mutable {
             uint64_t sent = 0;
             for (auto& ev : snapshot)
-              if (all || !ev.info.sandbox) {
+              if (all || !ev.info->sandbox) {
                 self->send(sink, event_atom::value, std::move(ev));
                 ++sent;
               }
@@ -62,7 +62,7 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
       return self->state.started;
     },
     [=](event_atom, container_event& ev) {
-      if (all || !ev.info.sandbox)
+      if (all || !ev.info->sandbox)
         self->send(sink, event_atom::value, std::move(ev));
       return ack_atom::value;
     },
@@ -92,7 +92,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
           [=](std::vector<container_event>& xs) mutable {
             if (!all)
               xs.erase(std::remove_if(xs.begin(), xs.end(),
-                                      [](auto& ev) { return ev.info.sandbox; }),
+                                      [](auto& ev) { return ev.info->sandbox; }),
                        xs.end());
             promise.deliver(std::move(xs));
           },

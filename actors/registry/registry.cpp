@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -26,41 +27,57 @@ struct entry {
   clock_type::time_point removed_at;
 };
 
-/// One `added` fan-out in flight: the promise answers when `pending` is 0.
-struct fanout {
-  caf::typed_response_promise<add_result> promise;
-  add_result result;
-  size_t pending = 0;
+struct delivery;
 
-  void settle() {
-    if (--pending == 0)
-      promise.deliver(result);
+/// One event on its way to every matching subscriber. It has one deadline
+/// (one timer per fan-out, not one per request: bench/registry_bench shows
+/// per-request timeouts cost a third of an add), and for an `added` event a
+/// promise that answers the add once every delivery is settled.
+struct fanout {
+  std::optional<caf::typed_response_promise<add_result>> promise;
+  add_result result;
+  /// Deliveries not settled yet, plus one while requests are going out.
+  size_t pending = 1;
+  std::vector<std::shared_ptr<delivery>> deliveries;
+
+  void settle_one() {
+    if (--pending != 0)
+      return;
+    if (promise)
+      promise->deliver(result);
+    deliveries.clear(); // breaks the fanout <-> delivery cycle
   }
 };
 
-/// One event sent to one subscriber, answered once: by its ack, by the
-/// request's error, or by the subscriber's death, whichever comes first.
+/// One event sent to one subscriber, settled once: by its ack, by an error
+/// response, by the fan-out's deadline or by the subscriber's death.
 struct delivery {
   std::shared_ptr<fanout> fo;
   bool settled = false;
 
-  /// Settles this delivery once; false if it was settled already.
+  /// Settles this delivery; false if it was settled already.
   bool settle(bool acked) {
     if (settled)
       return false;
     settled = true;
-    if (fo) {
-      ++(acked ? fo->result.acked : fo->result.late);
-      fo->settle();
-    }
+    ++(acked ? fo->result.acked : fo->result.late);
+    fo->settle_one();
     return true;
   }
 };
 
+/// A subscriber that leaves more events unanswered than this is dropped:
+/// its requests have no timeout of their own, so an actor that never
+/// answers would otherwise pin their handlers forever.
+constexpr size_t max_unanswered = 1024;
+
 struct subscription {
   subscriber_actor handle;
   selector sel;
+  /// Deliveries sent and not yet settled (for the subscriber's death).
   std::vector<std::shared_ptr<delivery>> in_flight;
+  /// Requests without any response yet, settled or not.
+  std::shared_ptr<size_t> unanswered = std::make_shared<size_t>(0);
 };
 
 struct registry_state {
@@ -69,13 +86,17 @@ struct registry_state {
   std::unordered_multimap<uint64_t, std::string> by_mntns;
   std::unordered_multimap<uint64_t, std::string> by_netns;
   std::vector<subscription> subs;
+  /// Fan-outs whose deadline has not fired yet, by id.
+  std::unordered_map<uint64_t, std::shared_ptr<fanout>> fanouts;
+  uint64_t next_fanout = 0;
   uint64_t seq = 0;
   counters stats{{"registry_added", 0},
                  {"registry_removed", 0},
                  {"registry_duplicates", 0},
                  {"registry_detection_failed", 0},
                  {"registry_late_acks", 0},
-                 {"registry_subscriber_deaths", 0}};
+                 {"registry_subscriber_deaths", 0},
+                 {"registry_subscribers_dropped", 0}};
 
   static inline const char* name = "nw.registry";
 
@@ -108,7 +129,7 @@ struct registry_state {
   }
 
   void forget(std::map<std::string, entry>::iterator i) {
-    unindex(i->first, i->second.added.info);
+    unindex(i->first, *i->second.added.info);
     by_id.erase(i);
   }
 
@@ -116,18 +137,18 @@ struct registry_state {
   /// containers first, then removed ones still in their grace period.
   caf::result<container_info> resolve(const std::string& query) {
     if (auto i = by_id.find(query); i != by_id.end())
-      return i->second.added.info;
+      return *i->second.added.info;
     for (bool removed : {false, true}) {
       std::vector<const container_info*> hits;
       for (auto& [id, e] : by_id)
-        if (e.removed == removed && e.added.info.name == query)
-          hits.push_back(&e.added.info);
+        if (e.removed == removed && e.added.info->name == query)
+          hits.push_back(&*e.added.info);
       if (hits.empty())
         for (auto i = by_id.lower_bound(query);
              i != by_id.end() && i->first.compare(0, query.size(), query) == 0;
              ++i)
           if (i->second.removed == removed && !query.empty())
-            hits.push_back(&i->second.added.info);
+            hits.push_back(&*i->second.added.info);
       if (hits.size() == 1)
         return *hits.front();
       if (hits.size() > 1) {
@@ -157,39 +178,94 @@ struct registry_state {
   }
 };
 
-using registry_impl = registry_actor::stateful_pointer<registry_state>;
+using purge_atom = caf::atom_constant<caf::atom("nw_purge")>;
+using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
 
-/// Sends `ev` to every matching subscriber. With a fan-out, the promise in
-/// it answers once each subscriber acked or missed the deadline.
-void publish(registry_impl self, const container_event& ev,
-             std::shared_ptr<fanout> fo) {
+/// The registry's own messages beside its public interface.
+using registry_impl_actor = registry_actor::extend<
+  caf::reacts_to<purge_atom>, caf::reacts_to<deadline_atom, uint64_t>>;
+
+using registry_impl = registry_impl_actor::stateful_pointer<registry_state>;
+
+/// Sends `ev` to every matching subscriber; returns the fan-out, whose
+/// promise (if it has one) answers once each subscriber acked or missed the
+/// deadline.
+std::shared_ptr<fanout>
+publish(registry_impl self, const container_event& ev,
+        std::optional<caf::typed_response_promise<add_result>> promise) {
   auto& st = self->state;
+  auto fo = std::make_shared<fanout>();
+  fo->promise = std::move(promise);
+  fo->result.seq = ev.seq;
   for (auto& sub : st.subs) {
-    if (!matches(sub.sel, ev.info))
+    if (!matches(sub.sel, *ev.info))
       continue;
-    if (fo)
-      ++fo->pending;
     auto d = std::make_shared<delivery>(delivery{fo, false});
+    ++fo->pending;
+    fo->deliveries.push_back(d);
     auto& in_flight = sub.in_flight;
     in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
                                    [](auto& x) { return x->settled; }),
                     in_flight.end());
     in_flight.push_back(d);
-    self->request(sub.handle, st.cfg.fanout_deadline, event_atom::value, ev)
+    ++*sub.unanswered;
+    self->request(sub.handle, caf::infinite, event_atom::value, ev)
       .then(
-        [d](ack_atom) { d->settle(true); },
-        [self, d, seq = ev.seq](caf::error& err) {
-          // Late or dead: counted and reported, never waited on again.
-          if (!d->settle(false))
-            return;
-          ++self->state.stats["registry_late_acks"];
-          log::warn("subscriber missed an event",
-                    {{"seq", std::to_string(seq)}, {"error", render(err)}});
+        [d, unanswered = sub.unanswered](ack_atom) {
+          --*unanswered;
+          d->settle(true);
+        },
+        [self, d, unanswered = sub.unanswered](caf::error&) {
+          --*unanswered;
+          if (d->settle(false))
+            ++self->state.stats["registry_late_acks"];
         });
+  }
+  if (!fo->deliveries.empty()) {
+    auto id = st.next_fanout++;
+    st.fanouts.emplace(id, fo);
+    self->delayed_send(self, st.cfg.fanout_deadline, deadline_atom::value, id);
+  }
+  fo->settle_one(); // every request is out
+  return fo;
+}
+
+/// The deadline of fan-out `id`: whoever has not answered is late, counted
+/// and reported, and never waited on again. A subscriber that keeps not
+/// answering is dropped.
+void on_deadline(registry_impl self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.fanouts.find(id);
+  if (i == st.fanouts.end())
+    return;
+  auto fo = std::move(i->second);
+  st.fanouts.erase(i);
+  uint32_t late = 0;
+  for (auto& d : std::vector<std::shared_ptr<delivery>>{fo->deliveries})
+    if (d->settle(false))
+      ++late;
+  if (late == 0)
+    return;
+  st.stats["registry_late_acks"] += late;
+  log::warn("subscribers missed the fan-out deadline",
+            {{"seq", std::to_string(fo->result.seq)},
+             {"late", std::to_string(late)}});
+  for (auto s = st.subs.begin(); s != st.subs.end();) {
+    if (*s->unanswered <= max_unanswered) {
+      ++s;
+      continue;
+    }
+    ++st.stats["registry_subscribers_dropped"];
+    log::error("dropping a subscriber that leaves events unanswered",
+               {{"unanswered", std::to_string(*s->unanswered)}});
+    self->demonitor(s->handle.address());
+    // Its mailbox's requests bounce with an error once it is gone.
+    self->send_exit(s->handle, caf::exit_reason::kill);
+    s = st.subs.erase(s);
   }
 }
 
-registry_actor::behavior_type registry(registry_impl self,
+registry_impl_actor::behavior_type registry(registry_impl self,
                                        registry_config cfg) {
   self->state.cfg = std::move(cfg);
   self->set_down_handler([self](const caf::down_msg& dm) {
@@ -203,7 +279,7 @@ registry_actor::behavior_type registry(registry_impl self,
     ++st.stats["registry_subscriber_deaths"];
     // Nothing will answer what it took and did not ack: settle it now
     // rather than at the deadline.
-    for (auto& d : i->in_flight)
+    for (auto& d : std::vector<std::shared_ptr<delivery>>{i->in_flight})
       if (d->settle(false))
         ++st.stats["registry_late_acks"];
     st.subs.erase(i);
@@ -221,17 +297,12 @@ registry_actor::behavior_type registry(registry_impl self,
       if (i != st.by_id.end()) // the id is back within the grace period
         st.forget(i);
       auto ev = st.make_event(event_kind::added, std::move(info));
-      st.by_mntns.emplace(ev.info.mntns, ev.info.id);
-      st.by_netns.emplace(ev.info.netns, ev.info.id);
-      st.by_id.emplace(ev.info.id, entry{ev, false, {}});
+      st.by_mntns.emplace(ev.info->mntns, ev.info->id);
+      st.by_netns.emplace(ev.info->netns, ev.info->id);
+      st.by_id.emplace(ev.info->id, entry{ev, false, {}});
       ++st.stats["registry_added"];
-      auto fo = std::make_shared<fanout>();
-      fo->promise = self->make_response_promise<add_result>();
-      fo->result.seq = ev.seq;
-      fo->pending = 1; // released below, after every request went out
-      publish(self, ev, fo);
-      auto promise = fo->promise;
-      fo->settle();
+      auto promise = self->make_response_promise<add_result>();
+      publish(self, ev, promise);
       return promise;
     },
     [self](remove_atom, const std::string& id) -> bool {
@@ -241,8 +312,8 @@ registry_actor::behavior_type registry(registry_impl self,
         return false;
       // Publish before forgetting: a subscriber that looks the container up
       // while handling `removed` still finds it.
-      publish(self, st.make_event(event_kind::removed, i->second.added.info),
-              nullptr);
+      publish(self, st.make_event(event_kind::removed, *i->second.added.info),
+              std::nullopt);
       i->second.removed = true;
       i->second.removed_at = self->clock().now();
       ++st.stats["registry_removed"];
@@ -254,7 +325,7 @@ registry_actor::behavior_type registry(registry_impl self,
       auto ev = st.make_event(event_kind::detection_failed, std::move(info),
                               std::move(reason));
       ++st.stats["registry_detection_failed"];
-      publish(self, ev, nullptr);
+      publish(self, ev, std::nullopt);
       return ev.seq;
     },
     [self](get_atom, const std::string& query) {
@@ -263,7 +334,7 @@ registry_actor::behavior_type registry(registry_impl self,
     [self](get_atom, mntns_atom,
            uint64_t mntns) -> caf::result<container_info> {
       if (auto e = self->state.find_by_ns(self->state.by_mntns, mntns))
-        return e->added.info;
+        return *e->added.info;
       return make_error(errc::unknown_container,
                         "no container in mount namespace "
                           + std::to_string(mntns));
@@ -274,7 +345,7 @@ registry_actor::behavior_type registry(registry_impl self,
       auto [first, last] = st.by_netns.equal_range(netns);
       for (auto i = first; i != last; ++i)
         if (auto& e = st.by_id.at(i->second); !e.removed)
-          result.push_back(e.added.info);
+          result.push_back(*e.added.info);
       std::sort(result.begin(), result.end(),
                 [](auto& a, auto& b) { return a.id < b.id; });
       return result;
@@ -282,7 +353,7 @@ registry_actor::behavior_type registry(registry_impl self,
     [self](list_atom, const selector& sel) {
       std::vector<container_event> result;
       for (auto& [id, e] : self->state.by_id)
-        if (!e.removed && matches(sel, e.added.info))
+        if (!e.removed && matches(sel, *e.added.info))
           result.push_back(e.added);
       return result;
     },
@@ -292,7 +363,7 @@ registry_actor::behavior_type registry(registry_impl self,
       if (!sub)
         return snapshot;
       for (auto& [id, e] : st.by_id)
-        if (!e.removed && matches(sel, e.added.info))
+        if (!e.removed && matches(sel, *e.added.info))
           snapshot.push_back(e.added);
       auto i = std::find_if(st.subs.begin(), st.subs.end(),
                             [&](auto& s) { return s.handle == sub; });
@@ -314,6 +385,7 @@ registry_actor::behavior_type registry(registry_impl self,
       }
     },
     [self](get_atom, counters_atom) { return self->state.stats; },
+    [self](deadline_atom, uint64_t id) { on_deadline(self, id); },
     [self](purge_atom) {
       auto& st = self->state;
       auto now = self->clock().now();
@@ -331,7 +403,7 @@ registry_actor::behavior_type registry(registry_impl self,
 } // namespace
 
 registry_actor spawn_registry(caf::actor_system& sys, registry_config cfg) {
-  return sys.spawn(registry, std::move(cfg));
+  return caf::actor_cast<registry_actor>(sys.spawn(registry, std::move(cfg)));
 }
 
 } // namespace nw

@@ -41,7 +41,7 @@ termination_actor::behavior_type termination(termination_ptr self,
     .then(
       [self](const std::vector<container_event>& snapshot) {
         for (auto& ev : snapshot)
-          watch(self, ev.info);
+          watch(self, *ev.info);
       },
       [self](caf::error& err) {
         log::error("termination cannot subscribe to the registry",
@@ -53,9 +53,9 @@ termination_actor::behavior_type termination(termination_ptr self,
       // The watch request is on its way to the edge before the ack, so the
       // watch exists before the hold on the container's start is released.
       if (ev.kind == event_kind::added)
-        watch(self, ev.info);
+        watch(self, *ev.info);
       else if (ev.kind == event_kind::removed)
-        self->state.watched.erase({ev.info.pid, ev.info.start_time});
+        self->state.watched.erase({ev.info->pid, ev.info->start_time});
       return ack_atom::value;
     },
     [self](const process_exited& ex) {

@@ -29,7 +29,7 @@ std::string ps_header(output_format fmt) {
 }
 
 std::string ps_line(const container_event& ev, output_format fmt) {
-  auto& c = ev.info;
+  auto& c = *ev.info;
   auto line = col(short_id(c.id), 14) + col(c.name, 24) + col(c.runtime, 9)
               + col(std::to_string(c.pid), 9) + col(c.k8s.namespace_, 16)
               + col(c.k8s.pod, 24);
@@ -63,7 +63,7 @@ std::string event_table_header() {
 std::string format_event(const container_event& ev, output_format fmt) {
   if (fmt == output_format::json)
     return to_json_line(ev) + "\n";
-  auto& c = ev.info;
+  auto& c = *ev.info;
   std::string detail;
   if (ev.kind == event_kind::detection_failed)
     detail = ev.reason;

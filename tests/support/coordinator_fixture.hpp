@@ -149,6 +149,7 @@ namespace nw {
 NW_TEST_PRINTABLE(k8s_meta)
 NW_TEST_PRINTABLE(container_info)
 NW_TEST_PRINTABLE(container_event)
+NW_TEST_PRINTABLE(shared_info)
 NW_TEST_PRINTABLE(add_result)
 NW_TEST_PRINTABLE(selector_clause)
 NW_TEST_PRINTABLE(selector)
@@ -282,7 +283,7 @@ struct subscriber_record {
   std::vector<std::string> ids() const {
     std::vector<std::string> result;
     for (auto& ev : events)
-      result.push_back(ev.info.id);
+      result.push_back(ev.info->id);
     return result;
   }
 };

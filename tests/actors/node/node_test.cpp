@@ -67,7 +67,7 @@ container_info make(std::string id, std::string name, std::string ns = "",
 strings ids_of(const events& xs) {
   strings result;
   for (auto& x : xs)
-    result.push_back(x.info.id);
+    result.push_back(x.info->id);
   return result;
 }
 
@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(list_hides_sandboxes_unless_all) {
   BOOST_TEST(xs[0].kind == event_kind::added);
   BOOST_TEST(xs[0].seq == 2u);
   BOOST_TEST(xs[0].ts_ns == wall_start);
-  BOOST_TEST(xs[0].info.id == "a1");
+  BOOST_TEST(xs[0].info->id == "a1");
   // Removed containers are not listed.
   BOOST_TEST(remove("p0"));
   BOOST_TEST(ids_of(list("", true)) == strings({"a1", "b2", "d4", "q9"}),
@@ -338,7 +338,7 @@ BOOST_AUTO_TEST_CASE(subscribe_with_all_includes_sandboxes) {
              boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(all->events.size(), 5u);
   BOOST_TEST(all->events[4].kind == event_kind::removed);
-  BOOST_TEST(all->events[4].info.sandbox);
+  BOOST_TEST(all->events[4].info->sandbox);
 }
 
 BOOST_AUTO_TEST_CASE(subscribe_around_adds_in_shuffled_orders) {
@@ -370,7 +370,7 @@ BOOST_AUTO_TEST_CASE(subscribe_around_adds_in_shuffled_orders) {
       BOOST_REQUIRE_GE(evs.size(), k);
       std::multiset<std::string> seen;
       for (auto& ev : evs) {
-        seen.insert(ev.info.id);
+        seen.insert(ev.info->id);
         BOOST_TEST(ev.kind == event_kind::added);
       }
       BOOST_TEST(seen.size() == static_cast<size_t>(n));
@@ -380,7 +380,7 @@ BOOST_AUTO_TEST_CASE(subscribe_around_adds_in_shuffled_orders) {
       for (size_t i = 0; i < k; ++i) {
         max_snapshot_seq = std::max(max_snapshot_seq, evs[i].seq);
         if (i > 0)
-          BOOST_TEST(evs[i - 1].info.id < evs[i].info.id);
+          BOOST_TEST(evs[i - 1].info->id < evs[i].info->id);
       }
       for (size_t i = k; i < evs.size(); ++i) {
         BOOST_TEST(evs[i].seq > max_snapshot_seq);

@@ -343,7 +343,7 @@ struct sim : test::coordinator_fixture {
   strings listed_ids(bool all = true) {
     strings result;
     for (auto& ev : list(all))
-      result.push_back(ev.info.id);
+      result.push_back(ev.info->id);
     return result;
   }
 
@@ -363,7 +363,7 @@ std::vector<event_kind> kinds_of(const std::vector<container_event>& xs) {
 strings ids_of(const std::vector<container_event>& xs) {
   strings result;
   for (auto& x : xs)
-    result.push_back(x.info.id);
+    result.push_back(x.info->id);
   return result;
 }
 
@@ -445,7 +445,7 @@ BOOST_AUTO_TEST_CASE(the_demo_gives_the_expected_events) {
     }
   }
   // The pod's sandbox: k8s identity from the annotations, named by its id.
-  auto& sandbox = evs[0].info;
+  const auto& sandbox = *evs[0].info;
   BOOST_TEST(sandbox.sandbox);
   BOOST_TEST(sandbox.held);
   BOOST_TEST(!sandbox.initial);
@@ -461,7 +461,7 @@ BOOST_AUTO_TEST_CASE(the_demo_gives_the_expected_events) {
   BOOST_TEST(sandbox.k8s.container == "");
   BOOST_TEST(sandbox.k8s.pod_uid == "0b6c1e1e-2f0e-4b8e-9d61-3c1f0c7f5a10");
   // The pod's container: named by the k8s annotation, sharing the netns.
-  auto& nginx = evs[1].info;
+  const auto& nginx = *evs[1].info;
   BOOST_TEST(!nginx.sandbox);
   BOOST_TEST(nginx.held);
   BOOST_TEST(nginx.name == "nginx");
@@ -471,7 +471,7 @@ BOOST_AUTO_TEST_CASE(the_demo_gives_the_expected_events) {
   BOOST_TEST(nginx.mntns == 4026532301u);
   BOOST_TEST(nginx.netns == sandbox.netns);
   // podman: named by conmon's -n, no k8s identity, the host's network.
-  auto& podman = evs[2].info;
+  const auto& podman = *evs[2].info;
   BOOST_TEST(podman.name == "quirky_hopper");
   BOOST_TEST(podman.pid == 4200u);
   BOOST_TEST(podman.k8s.namespace_ == "");
@@ -479,9 +479,9 @@ BOOST_AUTO_TEST_CASE(the_demo_gives_the_expected_events) {
   BOOST_TEST(podman.annotations.count("io.container.manager") == 1u);
   BOOST_TEST(contains(podman.bundle, "/userdata"));
   // The failed create: a pidfile that is no pid.
-  BOOST_TEST(evs[3].info.name == failed_id);
-  BOOST_TEST(!evs[3].info.held);
-  BOOST_TEST(evs[3].info.pid == 0u);
+  BOOST_TEST(evs[3].info->name == failed_id);
+  BOOST_TEST(!evs[3].info->held);
+  BOOST_TEST(evs[3].info->pid == 0u);
   BOOST_TEST(contains(evs[3].reason, "pidfile"), evs[3].reason);
   // Removal carries the record as it was added.
   BOOST_TEST(evs[4].info == nginx);
@@ -543,8 +543,8 @@ BOOST_AUTO_TEST_CASE(the_container_is_added_before_its_start_is_allowed) {
   BOOST_TEST(holding() == 1);
   BOOST_REQUIRE_EQUAL(sub->events.size(), 1u);
   BOOST_TEST(sub->events[0].kind == event_kind::added);
-  BOOST_TEST(sub->events[0].info.id == "app1");
-  BOOST_TEST(sub->events[0].info.held);
+  BOOST_TEST(sub->events[0].info->id == "app1");
+  BOOST_TEST(sub->events[0].info->held);
   BOOST_TEST(listed_ids() == strings({"app1"}),
              boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(lines.size(), 1u); // printed already
@@ -684,10 +684,10 @@ BOOST_AUTO_TEST_CASE(a_pidfile_never_read_fails_after_15_s_and_is_unwatched) {
   BOOST_REQUIRE_EQUAL(sub->events.size(), 1u);
   auto& ev = sub->events[0];
   BOOST_TEST(ev.kind == event_kind::detection_failed);
-  BOOST_TEST(ev.info.id == "ghost");
-  BOOST_TEST(ev.info.name == "ghost");
-  BOOST_TEST(ev.info.runtime == "runc");
-  BOOST_TEST(ev.info.bundle == bundle_of("ghost"));
+  BOOST_TEST(ev.info->id == "ghost");
+  BOOST_TEST(ev.info->name == "ghost");
+  BOOST_TEST(ev.info->runtime == "runc");
+  BOOST_TEST(ev.info->bundle == bundle_of("ghost"));
   BOOST_TEST(ev.ts_ns == ts(10 + 15000));
   BOOST_TEST(contains(ev.reason, pidfile_of("ghost")), ev.reason);
   BOOST_TEST(contains(ev.reason, "15000 ms"), ev.reason);
@@ -713,7 +713,7 @@ BOOST_AUTO_TEST_CASE(a_pid_in_the_runtimes_mount_namespace_fails_detection) {
   BOOST_REQUIRE_EQUAL(sub->events.size(), 1u);
   auto& ev = sub->events[0];
   BOOST_TEST(ev.kind == event_kind::detection_failed);
-  BOOST_TEST(ev.info.id == "same");
+  BOOST_TEST(ev.info->id == "same");
   BOOST_TEST(ev.reason == "pid 600 shares the runtime's mount namespace");
   BOOST_TEST(ev.ts_ns == ts(20));
   // Answered at once by its owner.
@@ -779,7 +779,7 @@ BOOST_AUTO_TEST_CASE(conmons_name_goes_to_the_create_of_its_id) {
              boost::test_tools::per_element());
   strings names;
   for (auto& ev : sub->events)
-    names.push_back(ev.info.name);
+    names.push_back(ev.info->name);
   BOOST_TEST(names
                == strings({"friendly_one", "pod2", "pod4", "friendly_three"}),
              boost::test_tools::per_element());
@@ -810,7 +810,7 @@ BOOST_AUTO_TEST_CASE(pid_reuse_does_not_remove_the_container) {
                == std::vector<event_kind>({k::added, k::removed}),
              boost::test_tools::per_element());
   BOOST_TEST(sub->events.back().ts_ns == ts(200));
-  BOOST_TEST(sub->events.back().info.start_time == 5000u);
+  BOOST_TEST(sub->events.back().info->start_time == 5000u);
   BOOST_TEST(listed_ids().empty());
   run_to_end();
   // Exactly one `removed`, however many exits follow.
@@ -862,8 +862,8 @@ BOOST_AUTO_TEST_CASE(a_busy_scenario_gives_strictly_increasing_seqs) {
   // of 501 ignored, the real ones remove bbb2 and aaa1 once each.
   strings summary;
   for (auto& ev : evs)
-    summary.push_back(std::string{to_string(ev.kind)} + " " + ev.info.id
-                      + " " + ev.info.name);
+    summary.push_back(std::string{to_string(ev.kind)} + " " + ev.info->id
+                      + " " + ev.info->name);
   BOOST_TEST(summary
                == strings({"added aaa1 aaa1", "added bbb2 named-bbb2",
                            "added ccc3 ccc3", "detection_failed ddd4 ddd4",

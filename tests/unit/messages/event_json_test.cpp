@@ -22,7 +22,7 @@ container_event web_added() {
   ev.kind = event_kind::added;
   ev.seq = 17;
   ev.ts_ns = 1763932212000000000ull;
-  auto& c = ev.info;
+  auto& c = ev.info.unshared();
   c.id = "c0ffee";
   c.name = "web";
   c.pid = 1234;
@@ -136,8 +136,8 @@ BOOST_AUTO_TEST_CASE(every_key_present_when_unknown) {
 BOOST_AUTO_TEST_CASE(large_numbers_are_exact_integers) {
   container_event ev;
   ev.seq = std::numeric_limits<uint64_t>::max();
-  ev.info.pid = std::numeric_limits<uint32_t>::max();
-  ev.info.mntns_id64 = std::numeric_limits<uint64_t>::max() - 1;
+  ev.info.unshared().pid = std::numeric_limits<uint32_t>::max();
+  ev.info.unshared().mntns_id64 = std::numeric_limits<uint64_t>::max() - 1;
   auto line = to_json_line(ev);
   BOOST_TEST(line.find(R"("seq":18446744073709551615,)") != std::string::npos,
              line);
@@ -149,20 +149,20 @@ BOOST_AUTO_TEST_CASE(large_numbers_are_exact_integers) {
 
 BOOST_AUTO_TEST_CASE(strings_are_escaped_on_one_line) {
   container_event ev;
-  ev.info.name = "a\"b\\c\nd\te\x01";
+  ev.info.unshared().name = "a\"b\\c\nd\te\x01";
   auto line = to_json_line(ev);
   BOOST_TEST(line.find('\n') == std::string::npos);
   BOOST_TEST(line.find(R"("name":"a\"b\\c\nd\te\u0001")") != std::string::npos,
              line);
-  BOOST_TEST(nlohmann::json::parse(line)["name"] == ev.info.name);
+  BOOST_TEST(nlohmann::json::parse(line)["name"] == ev.info->name);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_utf8_does_not_throw) {
   container_event ev;
   ev.kind = event_kind::detection_failed;
-  ev.info.id = "c0\xff";
-  ev.info.name = "we\xc3"; // truncated two-byte sequence
-  ev.info.k8s.pod = "\xed\xa0\x80"; // a UTF-16 surrogate, invalid in UTF-8
+  ev.info.unshared().id = "c0\xff";
+  ev.info.unshared().name = "we\xc3"; // truncated two-byte sequence
+  ev.info.unshared().k8s.pod = "\xed\xa0\x80"; // a UTF-16 surrogate, invalid in UTF-8
   ev.reason = "bad \xfe\xfe bytes";
   std::string line;
   BOOST_REQUIRE_NO_THROW(line = to_json_line(ev, json_shape::event, "n\x80"));
@@ -175,8 +175,8 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_does_not_throw) {
   BOOST_TEST(j["node"].get<std::string>().find("n") == 0u);
   BOOST_TEST(line.find('\n') == std::string::npos);
   // Valid multi-byte UTF-8 passes unchanged.
-  ev.info.name = "caf\xc3\xa9-\xe6\x97\xa5";
-  BOOST_TEST(nlohmann::json::parse(to_json_line(ev))["name"] == ev.info.name);
+  ev.info.unshared().name = "caf\xc3\xa9-\xe6\x97\xa5";
+  BOOST_TEST(nlohmann::json::parse(to_json_line(ev))["name"] == ev.info->name);
 }
 
 BOOST_AUTO_TEST_CASE(identical_events_give_identical_bytes) {
