@@ -61,8 +61,11 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           pidfile_watcher_config pcfg{st.cfg.edge, st.cfg.registry,
                                       st.cfg.host, st.cfg.add_timeout,
                                       st.cfg.pending_timeout};
-          spawn_pidfile_watcher(self->system(), std::move(req),
-                                std::move(pcfg));
+          // Linked: pidfile watchers end with the runtime watcher (a clean
+          // shutdown must not wait out their 15 s pending timeout); their
+          // own normal exit does not affect it.
+          self->link_to(spawn_pidfile_watcher(self->system(), std::move(req),
+                                              std::move(pcfg)));
           return;
         }
         case runtime_command_kind::ignored:

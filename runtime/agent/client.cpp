@@ -107,7 +107,7 @@ int run_ps(const endpoint& node, const std::string& select, bool all,
   return rc;
 }
 
-int run_events(const endpoint& node, const std::string& select,
+int run_events(const endpoint& node, const std::string& select, bool all,
                output_format fmt) {
   selector sel;
   if (!parse_select(select, sel))
@@ -131,7 +131,7 @@ int run_events(const endpoint& node, const std::string& select,
   int rc = 1;
   caf::scoped_actor self{sys};
   self->monitor(*facade);
-  self->request(*facade, request_timeout, subscribe_atom::value, sel, false,
+  self->request(*facade, request_timeout, subscribe_atom::value, sel, all,
                 sink)
     .receive([&](uint64_t) { rc = 0; },
              [&](caf::error& err) {

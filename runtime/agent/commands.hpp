@@ -36,7 +36,7 @@ int run_agent(const agent_options& opts);
 int run_simulate(const std::string& path, output_format fmt);
 int run_ps(const endpoint& node, const std::string& select, bool all,
            output_format fmt);
-int run_events(const endpoint& node, const std::string& select,
+int run_events(const endpoint& node, const std::string& select, bool all,
                output_format fmt);
 
 } // namespace nw

@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
     "events", "print the current containers as `added`, then live events");
   std::string events_select;
   events->add_option("--select", events_select, "SELECTOR, as for ps");
+  bool events_all = false;
+  events->add_flag("--all", events_all,
+                   "also stream sandbox (pause) containers");
   std::string events_output = "table";
   events->add_option("-o,--output", events_output, "output format")
     ->check(CLI::IsMember({"table", "json"}))
@@ -116,9 +119,24 @@ int main(int argc, char** argv) {
 
   nw::endpoint node;
   std::string error;
-  if (!nw::parse_endpoint(node_text, node, error)) {
-    nw::log::error("bad --node", {{"error", error}});
-    return 2;
+  // Only clients talk to a node; `agent` and `simulate` ignore --node.
+  if (*ps || *events) {
+    if (node_text.find(',') != std::string::npos) {
+      nw::log::error("--node takes one HOST:PORT until multi-node support "
+                     "exists",
+                     {{"node", node_text}});
+      return 2;
+    }
+    if (!nw::parse_endpoint(node_text, node, error)) {
+      nw::log::error("bad --node", {{"error", error}});
+      return 2;
+    }
+    if (!nw::is_loopback(node.host)) {
+      nw::log::error("--node must be a loopback address: the facade is "
+                     "plain TCP until mutual TLS exists",
+                     {{"node", node_text}});
+      return 2;
+    }
   }
   if (*agent) {
     nw::log::configure(log_format == "json" ? nw::log::format::json
@@ -136,7 +154,8 @@ int main(int argc, char** argv) {
   if (*ps)
     return nw::run_ps(node, ps_select, ps_all, to_format(ps_output));
   if (*events)
-    return nw::run_events(node, events_select, to_format(events_output));
+    return nw::run_events(node, events_select, events_all,
+                          to_format(events_output));
   if (*simulate)
     return nw::run_simulate(simulate_file, to_format(simulate_output));
   return 2;

@@ -49,6 +49,11 @@ seqs=$(sed -n 's/.*"seq":\([0-9]*\),.*/\1/p' "$tmp/events" | tr '\n' ' ')
 prev=0; for s in $seqs; do [ "$s" -gt "$prev" ] || fail "seq not increasing: $seqs"; prev=$s; done
 pass "events: snapshot then live, in order ($seqs)"
 
+"$nw" --node "$node" events --all -o json >"$tmp/events-all" 2>/dev/null &
+all_pid=$!
+wait_for 20 "events --all to stream the sandbox" grep -q '"sandbox":true' "$tmp/events-all"
+pass "events --all streams sandboxes"
+
 kill -TERM "$agent_pid"
 rc=0; wait "$agent_pid" || rc=$?
 agent_pid=""
@@ -57,6 +62,20 @@ pass "agent stops cleanly on SIGTERM"
 rc=0; wait "$events_pid" || rc=$?
 events_pid=""
 [ $rc -eq 1 ] || fail "events client exit $rc when the agent went away, want 1"
+wait "$all_pid" || true
 grep -q "the agent went away" "$tmp/events.err" || fail "events client does not say the agent went away"
 pass "events client reports the lost agent"
 expect_exit 1 "ps with no agent" "$nw" --node "$node" ps
+
+# A pidfile watcher still waiting for its read does not delay shutdown (its
+# own timeout is 15 s).
+head -1 "$demo" >"$tmp/pending.jsonl"
+echo '{"kind": "exec", "at_ms": 1, "tid": 9, "mntns": 1, "argv": ["runc", "create", "--bundle", "/b", "--pid-file", "/b/pid", "pending"]}' >>"$tmp/pending.jsonl"
+"$nw" agent --scenario "$tmp/pending.jsonl" --listen 127.0.0.1:0 >/dev/null 2>"$tmp/pending.err" &
+agent_pid=$!
+wait_for 20 "the pending scenario to play" grep -q 'scenario played to its end' "$tmp/pending.err"
+kill -TERM "$agent_pid"
+t0=$SECONDS
+wait_for 5 "the agent to stop with a pidfile watch pending" bash -c "! kill -0 $agent_pid 2>/dev/null"
+agent_pid=""
+pass "shutdown with a pending pidfile watch took $((SECONDS - t0)) s"

@@ -48,3 +48,5 @@ expect_exit 2 "bad config value" "$nw" agent --config "$tmp/bad.conf"
 expect_exit 2 "non-loopback --listen" "$nw" agent --listen 10.1.2.3:7415
 printf 'colour = "red"\n' >"$tmp/extra.conf"
 expect_exit 2 "unknown config key" "$nw" agent --config "$tmp/extra.conf"
+expect_exit 2 "non-loopback --node" "$nw" --node 10.1.2.3:7415 ps
+expect_exit 2 "a list of nodes" "$nw" --node 127.0.0.1:1,127.0.0.1:2 ps
