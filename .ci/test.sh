@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 build_dir=${NODEWATCH_BUILD_DIR:-build}
 packages=(
-  cmake ninja-build g++ pkg-config ccache
+  cmake ninja-build g++ pkg-config ccache clang-format
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libcaf-dev libssl-dev libuv1-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libcli11-dev libboost-test-dev libseccomp-dev libclang-rt-14-dev
@@ -51,6 +51,11 @@ install_missing() {
     "${missing[@]}"
 }
 
+check_format() {
+  # clang-format 14 with the root .clang-format; fails on any difference.
+  git ls-files '*.cpp' '*.hpp' '*.h' '*.c' | xargs clang-format --dry-run -Werror
+}
+
 configure() {
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug
 }
@@ -64,6 +69,7 @@ run_tests() {
 }
 
 stage install install_missing
+stage format check_format
 stage configure configure
 stage build build
 if [ -z "${NODEWATCH_SKIP_TESTS:-}" ]; then

@@ -39,8 +39,8 @@ inline std::string option_arg(int argc, char** argv, const char* name,
 
 /// `--rounds N` from the command line, else `fallback`.
 inline size_t rounds_arg(int argc, char** argv, size_t fallback) {
-  auto n = std::strtoul(option_arg(argc, argv, "--rounds", "").c_str(),
-                        nullptr, 10);
+  auto n
+    = std::strtoul(option_arg(argc, argv, "--rounds", "").c_str(), nullptr, 10);
   return n > 0 ? n : fallback;
 }
 
@@ -162,8 +162,7 @@ private:
 using clock_type = std::chrono::steady_clock;
 
 /// Nanoseconds between two points of `clock_type`.
-inline double ns_between(clock_type::time_point t0,
-                         clock_type::time_point t1) {
+inline double ns_between(clock_type::time_point t0, clock_type::time_point t1) {
   return static_cast<double>(
     std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
 }

@@ -70,8 +70,8 @@ caf::behavior consumer(caf::event_based_actor* self, uint64_t n,
 }
 
 template <class T>
-caf::behavior producer(caf::event_based_actor* self, caf::actor to,
-                       uint64_t n, T proto) {
+caf::behavior producer(caf::event_based_actor* self, caf::actor to, uint64_t n,
+                       T proto) {
   return {
     [=](go_atom) mutable {
       for (uint64_t i = 0; i < n; ++i) {
@@ -182,8 +182,7 @@ void compare(caf::actor_system& sys, const std::string& label, uint64_t n,
   row("messaging", "CAF actor->actor, " + what, fmt_rate(caf_rates.median()),
       spread(caf_rates), caf_rates.size());
   row("messaging", "mutex+condvar queue, " + what,
-      fmt_rate(queue_rates.median()), spread(queue_rates),
-      queue_rates.size());
+      fmt_rate(queue_rates.median()), spread(queue_rates), queue_rates.size());
   row("messaging", "ratio CAF / queue, " + label,
       fmt_ratio(caf_rates.median() / queue_rates.median()), "-", rounds);
 }

@@ -73,9 +73,9 @@ caf::behavior fan(caf::event_based_actor* self,
     uint32_t acked = 0;
     size_t pending = 0;
   };
-  auto timeout = mode == deadline_mode::per_request ? caf::duration{deadline}
-                                                    : caf::duration{
-                                                      caf::infinite};
+  auto timeout = mode == deadline_mode::per_request
+                   ? caf::duration{deadline}
+                   : caf::duration{caf::infinite};
   return {
     [=](go_atom) -> caf::result<uint32_t> {
       auto r = std::make_shared<round>();
@@ -135,8 +135,8 @@ public:
     for (uint64_t i = 0; i < containers; ++i)
       caf::anon_send(registry_, add_atom::value,
                      sample_container(i, namespaces));
-    self_->request(registry_, caf::infinite, get_atom::value,
-                   counters_atom::value)
+    self_
+      ->request(registry_, caf::infinite, get_atom::value, counters_atom::value)
       .receive(
         [&](const counters& xs) {
           if (xs.at("registry_added") != containers)
@@ -146,8 +146,9 @@ public:
     for (size_t i = 0; i < subscriber_count; ++i) {
       auto sub = sys_.spawn(ack_subscriber);
       auto t0 = clock_type::now();
-      self_->request(registry_, caf::infinite, subscribe_atom::value,
-                     selector{}, sub)
+      self_
+        ->request(registry_, caf::infinite, subscribe_atom::value, selector{},
+                  sub)
         .receive(
           [&](const std::vector<container_event>& snapshot) {
             subscribe_ns.add(ns_between(t0, clock_type::now()));
@@ -160,12 +161,11 @@ public:
     for (size_t i = 0; i < subscriber_count; ++i)
       targets_.push_back(sys_.spawn(ack_subscriber));
     auto ev = container_event{event_kind::added, 1, 0,
-                              sample_container(containers * 2, namespaces),
-                              ""};
+                              sample_container(containers * 2, namespaces), ""};
     for (auto mode : {deadline_mode::per_request, deadline_mode::per_round,
                       deadline_mode::none})
-      fans_.push_back(sys_.spawn(fan, targets_, ev, mode,
-                                 caf::timespan{fanout_deadline}));
+      fans_.push_back(
+        sys_.spawn(fan, targets_, ev, mode, caf::timespan{fanout_deadline}));
     return subscribe_ns;
   }
 
@@ -254,8 +254,8 @@ double copy_round(const std::vector<container_event>& xs) {
   return ns;
 }
 
-void run(caf::actor_system& sys, const std::string& policy,
-         size_t list_rounds, size_t op_rounds) {
+void run(caf::actor_system& sys, const std::string& policy, size_t list_rounds,
+         size_t op_rounds) {
   fixture fx{sys};
   auto t0 = clock_type::now();
   auto subscribes = fx.populate();
@@ -264,8 +264,8 @@ void run(caf::actor_system& sys, const std::string& policy,
        + std::to_string(subscriber_count)
        + " subscribers acking at once; set up in "
        + fmt_time(ns_between(t0, clock_type::now())) + "; "
-       + std::to_string(sys.scheduler().num_workers()) + " workers ("
-       + policy + ")");
+       + std::to_string(sys.scheduler().num_workers()) + " workers (" + policy
+       + ")");
 
   // -- list ------------------------------------------------------------------
   selector one_ns;
@@ -295,9 +295,8 @@ void run(caf::actor_system& sys, const std::string& policy,
   // Four measured operations per round, their order rotating so that none
   // always runs first; the remove undoes the round's add.
   constexpr size_t warmup = 20;
-  constexpr deadline_mode modes[] = {deadline_mode::per_request,
-                                     deadline_mode::per_round,
-                                     deadline_mode::none};
+  constexpr deadline_mode modes[] = {
+    deadline_mode::per_request, deadline_mode::per_round, deadline_mode::none};
   samples adds;
   samples floors[3];
   samples removes;
@@ -376,11 +375,11 @@ void run(caf::actor_system& sys, const std::string& policy,
   time_row("registry",
            "floor: request/ack to " + subs + " actors, timeout per request",
            floors[0]);
+  time_row("registry", "floor: request/ack to " + subs + " actors, no timeout",
+           floors[2]);
   time_row("registry",
-           "floor: request/ack to " + subs + " actors, no timeout", floors[2]);
-  time_row("registry", "add + fan-out to " + subs + " subscribers, back to back",
-           adds_warm, target(add_target_ns),
-           verdict(adds_warm.median(), add_target_ns));
+           "add + fan-out to " + subs + " subscribers, back to back", adds_warm,
+           target(add_target_ns), verdict(adds_warm.median(), add_target_ns));
   time_row("registry", "floor (one deadline per round), back to back",
            floors_warm);
   row("registry", "ratio add+fan-out / floor, back to back",

@@ -46,20 +46,20 @@ static __always_inline __u32 current_tid(void) {
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")
-int handle_enter_execve(struct trace_event_raw_sys_enter *ctx) {
+int handle_enter_execve(struct trace_event_raw_sys_enter* ctx) {
   __u32 zero = 0;
-  struct nw_execruntime_entry *e = bpf_map_lookup_elem(&scratch, &zero);
+  struct nw_execruntime_entry* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e)
     return 0;
 
   /* execve(filename, argv, envp) */
-  const char *const *argv = (const char *const *)ctx->args[1];
+  const char* const* argv = (const char* const*)ctx->args[1];
   __u32 argc = 0;
   /* A constant trip count with the index checked against the array bound in
    * the loop condition: the verifier (bounded loops, 5.3+) walks all 20
    * iterations with a known index, so e->argv[i] is provably in bounds. */
   for (__u32 i = 0; i < NW_EXECRUNTIME_ARGV_MAX; i++) {
-    const char *arg = NULL;
+    const char* arg = NULL;
     if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) != 0 || !arg)
       break;
     /* A string that faults (not paged in: this program cannot sleep) ends
@@ -74,7 +74,7 @@ int handle_enter_execve(struct trace_event_raw_sys_enter *ctx) {
 
   /* A BTF pointer walk rather than BPF_CORE_READ's probe reads: cheaper on
    * this host (DESIGN.md, costs measured), and a faulting load reads as 0. */
-  struct task_struct *task = bpf_get_current_task_btf();
+  struct task_struct* task = bpf_get_current_task_btf();
   e->mntns = task->nsproxy->mnt_ns->ns.inum;
   e->euid = task->cred->euid.val;
 
@@ -87,7 +87,7 @@ int handle_enter_execve(struct trace_event_raw_sys_enter *ctx) {
  * thread takes over the leader's pid during the exec, so the current tid
  * may no longer be the key). */
 SEC("tracepoint/sched/sched_process_exec")
-int handle_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx) {
+int handle_sched_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   __u32 tid = (__u32)ctx->old_pid;
   bpf_map_delete_elem(&execs_by_tid, &tid);
   return 0;
@@ -96,7 +96,7 @@ int handle_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx) {
 /* A failed exec (ENOENT, EACCES, a denied permission event, a fatal signal
  * while held) never reaches sched_process_exec. */
 SEC("tracepoint/syscalls/sys_exit_execve")
-int handle_exit_execve(struct trace_event_raw_sys_exit *ctx) {
+int handle_exit_execve(struct trace_event_raw_sys_exit* ctx) {
   (void)ctx;
   __u32 tid = current_tid();
   bpf_map_delete_elem(&execs_by_tid, &tid);

@@ -9,7 +9,7 @@
 #define NW_BPF_EXECRUNTIME_H
 
 #ifndef __VMLINUX_H__
-#include <linux/types.h>
+#  include <linux/types.h>
 #endif
 
 /* argv entries recorded; an exec with more loses the rest (argc stays at

@@ -30,12 +30,10 @@ bool from_string(const std::string& text, event_kind& out);
 /// `unshared()` copies on write.
 class shared_info {
 public:
-  shared_info() : ptr_(empty()) {
-  }
+  shared_info() : ptr_(empty()) {}
 
   shared_info(container_info x) // NOLINT: implicit on purpose
-    : ptr_(std::make_shared<container_info>(std::move(x))) {
-  }
+      : ptr_(std::make_shared<container_info>(std::move(x))) {}
 
   const container_info& operator*() const noexcept {
     return *ptr_;

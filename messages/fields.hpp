@@ -32,7 +32,7 @@ struct has_fields : std::false_type {};
 
 template <class T>
 struct has_fields<T, std::void_t<decltype(fields(std::declval<T&>()))>>
-  : std::true_type {};
+    : std::true_type {};
 
 template <class T>
 inline constexpr bool has_fields_v = has_fields<T>::value;
@@ -53,8 +53,8 @@ bool fields_equal(const T& a, const T& b) {
   auto& mb = const_cast<T&>(b);
   return std::apply(
     [&](auto... xs) {
-      return std::apply(
-        [&](auto... ys) { return ((xs.ref == ys.ref) && ...); }, fields(mb));
+      return std::apply([&](auto... ys) { return ((xs.ref == ys.ref) && ...); },
+                        fields(mb));
     },
     fields(ma));
 }

@@ -41,16 +41,16 @@ using registry_actor = caf::typed_actor<
   caf::replies_to<get_atom, std::string>::with<container_info>,
   caf::replies_to<get_atom, mntns_atom, uint64_t>::with<container_info>,
   // Several containers may share a network namespace (a pod).
-  caf::replies_to<get_atom, netns_atom, uint64_t>::with<
-    std::vector<container_info>>,
+  caf::replies_to<get_atom, netns_atom,
+                  uint64_t>::with<std::vector<container_info>>,
   // The `added` events of live containers matching a selector, in id order.
   caf::replies_to<list_atom, selector>::with<std::vector<container_event>>,
   // Adds a subscriber and replies with the current matching set as `added`
   // events (original seq), atomically: no gap, no duplicate. Events follow
   // in the subscriber's mailbox after the reply when requester and
   // subscriber are the same actor.
-  caf::replies_to<subscribe_atom, selector, subscriber_actor>::with<
-    std::vector<container_event>>,
+  caf::replies_to<subscribe_atom, selector,
+                  subscriber_actor>::with<std::vector<container_event>>,
   caf::reacts_to<unsubscribe_atom, subscriber_actor>,
   caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
@@ -62,12 +62,12 @@ using event_sink_actor
 using node_actor = caf::typed_actor<
   // The `added` events of live containers matching the selector; sandboxes
   // only if the bool is true.
-  caf::replies_to<list_atom, selector, bool>::with<
-    std::vector<container_event>>,
+  caf::replies_to<list_atom, selector,
+                  bool>::with<std::vector<container_event>>,
   // Streams the matching set as `added` events, then live events, to the
   // sink, in order; replies with the size of the initial snapshot.
-  caf::replies_to<subscribe_atom, selector, bool, event_sink_actor>::with<
-    uint64_t>,
+  caf::replies_to<subscribe_atom, selector, bool,
+                  event_sink_actor>::with<uint64_t>,
   // Resolves a container as the registry does.
   caf::replies_to<get_atom, std::string>::with<container_info>,
   caf::replies_to<get_atom, counters_atom>::with<counters>>;

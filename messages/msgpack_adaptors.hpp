@@ -38,68 +38,68 @@ void convert_value(const msgpack::object& o, T& x) {
 
 namespace msgpack {
 MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
-namespace adaptor {
+  namespace adaptor {
 
-template <class T>
-struct pack<T, std::enable_if_t<nw::has_fields_v<T>>> {
-  template <class Stream>
-  packer<Stream>& operator()(packer<Stream>& pk, const T& x) const {
-    auto fs = fields(const_cast<T&>(x));
-    pk.pack_map(std::tuple_size_v<decltype(fs)>);
-    std::apply(
-      [&](auto... f) {
-        ((pk.pack(f.name), nw::detail::pack_value(pk, f.ref)), ...);
-      },
-      fs);
-    return pk;
-  }
-};
-
-template <class T>
-struct convert<T, std::enable_if_t<nw::has_fields_v<T>>> {
-  const msgpack::object& operator()(const msgpack::object& o, T& x) const {
-    if (o.type != msgpack::type::MAP)
-      throw msgpack::type_error();
-    auto fs = fields(x);
-    for (uint32_t i = 0; i < o.via.map.size; ++i) {
-      auto& kv = o.via.map.ptr[i];
-      if (kv.key.type != msgpack::type::STR)
-        throw msgpack::type_error();
-      std::string_view key{kv.key.via.str.ptr, kv.key.via.str.size};
+  template <class T>
+  struct pack<T, std::enable_if_t<nw::has_fields_v<T>>> {
+    template <class Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const T& x) const {
+      auto fs = fields(const_cast<T&>(x));
+      pk.pack_map(std::tuple_size_v<decltype(fs)>);
       std::apply(
         [&](auto... f) {
-          ((key == f.name ? nw::detail::convert_value(kv.val, f.ref)
-                          : void()),
-           ...);
+          ((pk.pack(f.name), nw::detail::pack_value(pk, f.ref)), ...);
         },
         fs);
+      return pk;
     }
-    return o;
-  }
-};
+  };
 
-/// A shared record travels as the record itself.
-template <>
-struct pack<nw::shared_info> {
-  template <class Stream>
-  packer<Stream>& operator()(packer<Stream>& pk,
-                             const nw::shared_info& x) const {
-    return pk.pack(*x);
-  }
-};
+  template <class T>
+  struct convert<T, std::enable_if_t<nw::has_fields_v<T>>> {
+    const msgpack::object& operator()(const msgpack::object& o, T& x) const {
+      if (o.type != msgpack::type::MAP)
+        throw msgpack::type_error();
+      auto fs = fields(x);
+      for (uint32_t i = 0; i < o.via.map.size; ++i) {
+        auto& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR)
+          throw msgpack::type_error();
+        std::string_view key{kv.key.via.str.ptr, kv.key.via.str.size};
+        std::apply(
+          [&](auto... f) {
+            ((key == f.name ? nw::detail::convert_value(kv.val, f.ref)
+                            : void()),
+             ...);
+          },
+          fs);
+      }
+      return o;
+    }
+  };
 
-template <>
-struct convert<nw::shared_info> {
-  const msgpack::object& operator()(const msgpack::object& o,
-                                    nw::shared_info& x) const {
-    nw::container_info tmp;
-    o.convert(tmp);
-    x = nw::shared_info{std::move(tmp)};
-    return o;
-  }
-};
+  /// A shared record travels as the record itself.
+  template <>
+  struct pack<nw::shared_info> {
+    template <class Stream>
+    packer<Stream>& operator()(packer<Stream>& pk,
+                               const nw::shared_info& x) const {
+      return pk.pack(*x);
+    }
+  };
 
-} // namespace adaptor
+  template <>
+  struct convert<nw::shared_info> {
+    const msgpack::object& operator()(const msgpack::object& o,
+                                      nw::shared_info& x) const {
+      nw::container_info tmp;
+      o.convert(tmp);
+      x = nw::shared_info{std::move(tmp)};
+      return o;
+    }
+  };
+
+  } // namespace adaptor
 } // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
 } // namespace msgpack
 

@@ -20,8 +20,8 @@ const char* to_string(event_kind x) {
 }
 
 bool from_string(const std::string& text, event_kind& out) {
-  for (auto k : {event_kind::added, event_kind::removed,
-                 event_kind::detection_failed})
+  for (auto k :
+       {event_kind::added, event_kind::removed, event_kind::detection_failed})
     if (text == to_string(k)) {
       out = k;
       return true;

@@ -6,8 +6,8 @@ namespace nw {
 
 namespace {
 
-constexpr std::string_view key_names[] = {"namespace", "pod", "container",
-                                          "runtime"};
+constexpr std::string_view key_names[]
+  = {"namespace", "pod", "container", "runtime"};
 
 const std::string& field(const container_info& info, selector_key key) {
   switch (key) {
@@ -67,8 +67,8 @@ bool parse_selector(std::string_view text, selector& out, std::string& error) {
       return false;
     }
     auto key_text = trim(clause_text.substr(0, eq));
-    auto key_it = std::find(std::begin(key_names), std::end(key_names),
-                            key_text);
+    auto key_it
+      = std::find(std::begin(key_names), std::end(key_names), key_text);
     if (key_it == std::end(key_names)) {
       error = "unknown key '" + std::string{key_text}
               + "' (expected namespace, pod, container or runtime)";

@@ -85,15 +85,17 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
   return {
     [self](list_atom, selector& sel,
            bool all) -> caf::result<std::vector<container_event>> {
-      auto promise = self->make_response_promise<std::vector<container_event>>();
+      auto promise
+        = self->make_response_promise<std::vector<container_event>>();
       auto& cfg = self->state.cfg;
       self->request(cfg.registry, cfg.request_timeout, list_atom::value, sel)
         .then(
           [=](std::vector<container_event>& xs) mutable {
             if (!all)
-              xs.erase(std::remove_if(xs.begin(), xs.end(),
-                                      [](auto& ev) { return ev.info->sandbox; }),
-                       xs.end());
+              xs.erase(
+                std::remove_if(xs.begin(), xs.end(),
+                               [](auto& ev) { return ev.info->sandbox; }),
+                xs.end());
             promise.deliver(std::move(xs));
           },
           [=](caf::error& err) mutable { promise.deliver(std::move(err)); });

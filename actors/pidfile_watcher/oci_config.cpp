@@ -129,8 +129,8 @@ std::string read_process(const json& doc, oci_config& out) {
       out.process_args_truncated = true;
       continue; // keep checking types: a wrong one is still an error
     }
-    auto& kept = out.process_args.emplace_back(
-      arg.get_ref<const std::string&>());
+    auto& kept
+      = out.process_args.emplace_back(arg.get_ref<const std::string&>());
     if (cut_utf8(kept, max_process_arg_bytes))
       out.process_args_truncated = true;
   }
@@ -278,8 +278,8 @@ k8s_fields extract_k8s(const std::map<std::string, std::string>& annotations) {
   }
   if (has(annotations, "io.kubernetes.cri.container-type")) {
     out.manager = "containerd-cri";
-    out.sandbox = get(annotations, "io.kubernetes.cri.container-type")
-                  == "sandbox";
+    out.sandbox
+      = get(annotations, "io.kubernetes.cri.container-type") == "sandbox";
     out.namespace_ = get(annotations, "io.kubernetes.cri.sandbox-namespace");
     out.pod = get(annotations, "io.kubernetes.cri.sandbox-name");
     out.container = get(annotations, "io.kubernetes.cri.container-name");

@@ -17,8 +17,8 @@ bool is_space(char c) {
 parse_result<int32_t> parse_pidfile(std::string_view bytes) {
   if (bytes.size() > max_pidfile_bytes)
     return parse_error{"pidfile is " + std::to_string(bytes.size())
-                       + " bytes (at most "
-                       + std::to_string(max_pidfile_bytes) + ")"};
+                       + " bytes (at most " + std::to_string(max_pidfile_bytes)
+                       + ")"};
   while (!bytes.empty() && is_space(bytes.front()))
     bytes.remove_prefix(1);
   while (!bytes.empty() && is_space(bytes.back()))

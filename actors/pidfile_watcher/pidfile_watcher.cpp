@@ -92,8 +92,9 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
                     "pid " + std::to_string(pid.value())
                       + " shares the runtime's mount namespace");
       auto info = make_container_info(st.req, st.config_json, proc);
-      self->request(st.cfg.registry, st.cfg.add_timeout, add_atom::value,
-                    std::move(info))
+      self
+        ->request(st.cfg.registry, st.cfg.add_timeout, add_atom::value,
+                  std::move(info))
         .then(
           [self, token = ev.token](const add_result&) {
             // Every subscriber has seen the container (or was late): the

@@ -164,9 +164,9 @@ struct registry_state {
     return make_error(errc::unknown_container, "no container '" + query + "'");
   }
 
-  const entry* find_by_ns(const std::unordered_multimap<uint64_t, std::string>&
-                            index,
-                          uint64_t key) const {
+  const entry*
+  find_by_ns(const std::unordered_multimap<uint64_t, std::string>& index,
+             uint64_t key) const {
     const entry* found = nullptr;
     auto [first, last] = index.equal_range(key);
     for (auto i = first; i != last; ++i) {
@@ -182,8 +182,9 @@ using purge_atom = caf::atom_constant<caf::atom("nw_purge")>;
 using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
 
 /// The registry's own messages beside its public interface.
-using registry_impl_actor = registry_actor::extend<
-  caf::reacts_to<purge_atom>, caf::reacts_to<deadline_atom, uint64_t>>;
+using registry_impl_actor
+  = registry_actor::extend<caf::reacts_to<purge_atom>,
+                           caf::reacts_to<deadline_atom, uint64_t>>;
 
 using registry_impl = registry_impl_actor::stateful_pointer<registry_state>;
 
@@ -247,9 +248,9 @@ void on_deadline(registry_impl self, uint64_t id) {
   if (late == 0)
     return;
   st.stats["registry_late_acks"] += late;
-  log::warn("subscribers missed the fan-out deadline",
-            {{"seq", std::to_string(fo->result.seq)},
-             {"late", std::to_string(late)}});
+  log::warn(
+    "subscribers missed the fan-out deadline",
+    {{"seq", std::to_string(fo->result.seq)}, {"late", std::to_string(late)}});
   for (auto s = st.subs.begin(); s != st.subs.end();) {
     if (*s->unanswered <= max_unanswered) {
       ++s;
@@ -266,14 +267,13 @@ void on_deadline(registry_impl self, uint64_t id) {
 }
 
 registry_impl_actor::behavior_type registry(registry_impl self,
-                                       registry_config cfg) {
+                                            registry_config cfg) {
   self->state.cfg = std::move(cfg);
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
-    auto i = std::find_if(st.subs.begin(), st.subs.end(),
-                          [&](const subscription& s) {
-                            return s.handle.address() == dm.source;
-                          });
+    auto i = std::find_if(
+      st.subs.begin(), st.subs.end(),
+      [&](const subscription& s) { return s.handle.address() == dm.source; });
     if (i == st.subs.end())
       return;
     ++st.stats["registry_subscriber_deaths"];
@@ -391,8 +391,8 @@ registry_impl_actor::behavior_type registry(registry_impl self,
       auto now = self->clock().now();
       for (auto i = st.by_id.begin(); i != st.by_id.end();) {
         auto next = std::next(i);
-        if (i->second.removed && i->second.removed_at + st.cfg.removed_grace
-                                   <= now)
+        if (i->second.removed
+            && i->second.removed_at + st.cfg.removed_grace <= now)
           st.forget(i);
         i = next;
       }

@@ -38,7 +38,7 @@ public:
 
   /// A rejection.
   parse_result(parse_error error)
-    : state_(std::in_place_index<1>, std::move(error)) {
+      : state_(std::in_place_index<1>, std::move(error)) {
     // nop
   }
 

@@ -216,8 +216,8 @@ std::string scan(const std::vector<std::string>& argv, size_t first,
           on_flag(flag_hit{s, rest, maybe_truncated(argv[i])});
         } else if (i + 1 < argv.size()) {
           ++i;
-          on_flag(flag_hit{s, std::string_view{argv[i]},
-                           maybe_truncated(argv[i])});
+          on_flag(
+            flag_hit{s, std::string_view{argv[i]}, maybe_truncated(argv[i])});
         } else if (!capped) {
           return "flag " + quote_input(arg) + " needs a value";
         }
@@ -271,8 +271,7 @@ std::string use_path(argv_value& value, std::string_view what,
   return {};
 }
 
-std::string use_id(argv_value& value, std::string_view what,
-                   std::string& out) {
+std::string use_id(argv_value& value, std::string_view what, std::string& out) {
   if (value.maybe_truncated)
     return truncated_reason(what);
   if (auto err = check_container_id(value.text))
@@ -325,8 +324,8 @@ parse_runc_like(const std::vector<std::string>& argv, runtime_command cmd) {
   }
   if (cmd.subcommand != "create") {
     cmd.kind = runtime_command_kind::other;
-    cmd.reason = "subcommand " + quote_input(cmd.subcommand)
-                 + " creates no container";
+    cmd.reason
+      = "subcommand " + quote_input(cmd.subcommand) + " creates no container";
     return result{std::move(cmd)};
   }
   argv_value bundle;
@@ -412,8 +411,8 @@ argv_value root_from_runtime_args(std::vector<argv_value>& args) {
   return result;
 }
 
-parse_result<runtime_command>
-parse_conmon(const std::vector<std::string>& argv, runtime_command cmd) {
+parse_result<runtime_command> parse_conmon(const std::vector<std::string>& argv,
+                                           runtime_command cmd) {
   auto capped = cmd.argv_capped;
   argv_value id;
   argv_value bundle;
@@ -546,8 +545,8 @@ std::optional<parse_error> check_container_id(std::string_view id) {
   return std::nullopt;
 }
 
-parse_result<runtime_command> parse_runtime_argv(
-  const std::vector<std::string>& argv) try {
+parse_result<runtime_command>
+parse_runtime_argv(const std::vector<std::string>& argv) try {
   if (argv.size() > max_argv_entries)
     return parse_error{"argv has " + std::to_string(argv.size())
                        + " entries; the capture records at most "
@@ -559,8 +558,7 @@ parse_result<runtime_command> parse_runtime_argv(
                          + " bytes; the capture records at most "
                          + std::to_string(max_argv_entry_bytes)};
     if (argv[i].find('\0') != std::string::npos)
-      return parse_error{"argv[" + std::to_string(i)
-                         + "] contains a NUL byte"};
+      return parse_error{"argv[" + std::to_string(i) + "] contains a NUL byte"};
   }
   runtime_command cmd;
   if (argv.empty()) {

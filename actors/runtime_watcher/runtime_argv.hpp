@@ -114,7 +114,7 @@ std::optional<parse_error> check_container_id(std::string_view id);
 /// than max_argv_entry_bytes or containing NUL, a value-taking flag without a
 /// value (unless the argv is capped), a create/conmon without a valid id, a
 /// relative or over-long path, a used value that may have been truncated.
-parse_result<runtime_command> parse_runtime_argv(
-  const std::vector<std::string>& argv);
+parse_result<runtime_command>
+parse_runtime_argv(const std::vector<std::string>& argv);
 
 } // namespace nw

@@ -58,8 +58,8 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
             req.manager_name = std::move(i->second);
             st.names.erase(i);
           }
-          pidfile_watcher_config pcfg{st.cfg.edge, st.cfg.registry,
-                                      st.cfg.host, st.cfg.add_timeout,
+          pidfile_watcher_config pcfg{st.cfg.edge, st.cfg.registry, st.cfg.host,
+                                      st.cfg.add_timeout,
                                       st.cfg.pending_timeout};
           // Linked: pidfile watchers end with the runtime watcher (a clean
           // shutdown must not wait out their 15 s pending timeout); their

@@ -36,8 +36,9 @@ termination_actor::behavior_type termination(termination_ptr self,
                                              kernel_edge_actor edge) {
   self->state.registry = registry;
   self->state.edge = std::move(edge);
-  self->request(registry, caf::infinite, subscribe_atom::value, selector{},
-                caf::actor_cast<subscriber_actor>(self))
+  self
+    ->request(registry, caf::infinite, subscribe_atom::value, selector{},
+              caf::actor_cast<subscriber_actor>(self))
     .then(
       [self](const std::vector<container_event>& snapshot) {
         for (auto& ev : snapshot)

@@ -71,15 +71,14 @@ int run_agent(const agent_options& opts) {
   auto port = caf::io::publish(g.node, opts.listen.port,
                                opts.listen.host.c_str(), true);
   if (!port) {
-    log::error("cannot listen",
-               {{"listen", opts.listen.host + ":"
-                             + std::to_string(opts.listen.port)},
-                {"error", render(port.error())}});
+    log::error(
+      "cannot listen",
+      {{"listen", opts.listen.host + ":" + std::to_string(opts.listen.port)},
+       {"error", render(port.error())}});
     rc = 1;
   } else {
     log::info("node facade listening (plain TCP, loopback only)",
-              {{"listen",
-                opts.listen.host + ":" + std::to_string(*port)}});
+              {{"listen", opts.listen.host + ":" + std::to_string(*port)}});
     if (script) {
       log::info("running on a scripted kernel", {{"scenario", opts.scenario}});
       g.play();

@@ -20,9 +20,8 @@ graph spawn_graph(caf::actor_system& sys, const graph_options& opts) {
   auto fanout = opts.hold_deadline - std::chrono::milliseconds{250};
   if (fanout < std::chrono::milliseconds{1})
     fanout = std::chrono::milliseconds{1};
-  g.registry = spawn_registry(sys, registry_config{fanout,
-                                                   std::chrono::seconds{5},
-                                                   opts.realtime_ns});
+  g.registry = spawn_registry(
+    sys, registry_config{fanout, std::chrono::seconds{5}, opts.realtime_ns});
   g.node = spawn_node(sys, node_config{g.registry});
   if (opts.print)
     g.printer = spawn_printer(sys, g.registry, opts.fmt, opts.out);

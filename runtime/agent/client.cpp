@@ -120,19 +120,18 @@ int run_events(const endpoint& node, const std::string& select, bool all,
     return 1;
   if (fmt == output_format::table)
     write_stdout(event_table_header());
-  auto sink = sys.spawn([fmt](event_sink_actor::pointer)
-                          -> event_sink_actor::behavior_type {
-    return {
-      [fmt](event_atom, const container_event& ev) {
-        write_stdout(format_event(ev, fmt));
-      },
-    };
-  });
+  auto sink = sys.spawn(
+    [fmt](event_sink_actor::pointer) -> event_sink_actor::behavior_type {
+      return {
+        [fmt](event_atom, const container_event& ev) {
+          write_stdout(format_event(ev, fmt));
+        },
+      };
+    });
   int rc = 1;
   caf::scoped_actor self{sys};
   self->monitor(*facade);
-  self->request(*facade, request_timeout, subscribe_atom::value, sel, all,
-                sink)
+  self->request(*facade, request_timeout, subscribe_atom::value, sel, all, sink)
     .receive([&](uint64_t) { rc = 0; },
              [&](caf::error& err) {
                log::error("events failed", {{"error", render(err)}});

@@ -33,9 +33,10 @@ int main(int argc, char** argv) {
   // An unknown key in the config file is an error, not silently ignored.
   app.allow_config_extras(CLI::config_extras_mode::error);
   std::string node_text = "127.0.0.1:7415";
-  app.add_option("--node", node_text,
-                 "the agent to talk to, HOST:PORT (until multi-node support "
-                 "exists: one, on loopback)")
+  app
+    .add_option("--node", node_text,
+                "the agent to talk to, HOST:PORT (until multi-node support "
+                "exists: one, on loopback)")
     ->envname("NODEWATCH_NODES")
     ->capture_default_str();
 
@@ -46,19 +47,22 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"table", "json"}))
     ->capture_default_str();
   std::string listen_text = "127.0.0.1:7415";
-  agent->add_option("--listen", listen_text,
-                    "publish the node facade on HOST:PORT (port 0: any free "
-                    "port, logged); plain TCP, so loopback addresses only "
-                    "until mutual TLS exists")
+  agent
+    ->add_option("--listen", listen_text,
+                 "publish the node facade on HOST:PORT (port 0: any free "
+                 "port, logged); plain TCP, so loopback addresses only "
+                 "until mutual TLS exists")
     ->capture_default_str();
   std::string scenario;
-  agent->add_option("--scenario", scenario,
-                    "run on a scripted kernel playing FILE (see "
-                    "docs/scenario-format.md) instead of the real one")
+  agent
+    ->add_option("--scenario", scenario,
+                 "run on a scripted kernel playing FILE (see "
+                 "docs/scenario-format.md) instead of the real one")
     ->check(CLI::ExistingFile);
   int64_t hold_deadline = 2000;
-  agent->add_option("--hold-deadline", hold_deadline,
-                    "longest hold on a container's start, in ms")
+  agent
+    ->add_option("--hold-deadline", hold_deadline,
+                 "longest hold on a container's start, in ms")
     ->check(CLI::Range(int64_t{300}, int64_t{60000}))
     ->capture_default_str();
   std::string log_format = "text";
@@ -97,8 +101,8 @@ int main(int argc, char** argv) {
     "simulate", "run the agent on a scenario in virtual time and print the "
                 "events (deterministic)");
   std::string simulate_file;
-  simulate->add_option("FILE", simulate_file,
-                       "scenario (JSON lines or msgpack)")
+  simulate
+    ->add_option("FILE", simulate_file, "scenario (JSON lines or msgpack)")
     ->required()
     ->check(CLI::ExistingFile);
   std::string simulate_output = "table";

@@ -7,16 +7,16 @@ namespace nw {
 
 namespace {
 
-subscriber_actor::behavior_type
-printer(subscriber_actor::pointer self, registry_actor registry,
-        output_format fmt, line_sink out) {
+subscriber_actor::behavior_type printer(subscriber_actor::pointer self,
+                                        registry_actor registry,
+                                        output_format fmt, line_sink out) {
   if (fmt == output_format::table)
     out(event_table_header());
-  auto print = [fmt, out](const container_event& ev) {
-    out(format_event(ev, fmt));
-  };
-  self->request(registry, caf::infinite, subscribe_atom::value, selector{},
-                caf::actor_cast<subscriber_actor>(self))
+  auto print
+    = [fmt, out](const container_event& ev) { out(format_event(ev, fmt)); };
+  self
+    ->request(registry, caf::infinite, subscribe_atom::value, selector{},
+              caf::actor_cast<subscriber_actor>(self))
     .then([print](const std::vector<container_event>& snapshot) {
       for (auto& ev : snapshot)
         print(ev);

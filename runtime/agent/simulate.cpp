@@ -23,8 +23,8 @@ int run_simulate(const std::string& path, output_format fmt) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   add_nodewatch_types(cfg);
   caf::actor_system sys{cfg};
-  auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(
-    sys.scheduler());
+  auto& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
   auto t0 = sched.clock().now();
   std::string out;
   graph_options opts;

@@ -80,7 +80,8 @@ struct event_loop::impl {
   std::mutex join_mtx_;
   std::thread thread_;
 
-  // -- loop thread only --------------------------------------------------------
+  // -- loop thread only
+  // --------------------------------------------------------
 
   uv_loop_t loop_;
   uv_async_t wakeup_;
@@ -111,7 +112,8 @@ struct event_loop::impl {
     uv_loop_close(&loop_);
   }
 
-  // -- loop thread ---------------------------------------------------------------
+  // -- loop thread
+  // ---------------------------------------------------------------
 
   void run() {
     loop_thread_.store(std::this_thread::get_id());
@@ -306,7 +308,8 @@ struct event_loop::impl {
     delete static_cast<timer*>(h->data);
   }
 
-  // -- any thread ----------------------------------------------------------------
+  // -- any thread
+  // ----------------------------------------------------------------
 
   bool on_loop_thread() const {
     return loop_thread_.load() == std::this_thread::get_id();

@@ -24,12 +24,13 @@ struct fd_guard {
 bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
                   std::string& error) {
   // O_NONBLOCK: a FIFO planted where a file should be must not block us.
-  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
+  fd_guard f{
+    ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
   if (f.fd < 0) {
     error = path + ": " + std::strerror(errno);
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     error = path + ": not a regular file";
     return false;
@@ -59,7 +60,7 @@ bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
 }
 
 uint64_t ns_inode(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     return 0;
   return st.st_ino;
@@ -77,8 +78,7 @@ public:
     return read_bounded(root_ + path, max_bytes, out, error);
   }
 
-  bool proc(uint32_t pid, proc_status& out,
-            std::string& error) const override {
+  bool proc(uint32_t pid, proc_status& out, std::string& error) const override {
     auto dir = root_ + "/proc/" + std::to_string(pid);
     std::string stat;
     if (!read_bounded(dir + "/stat", 4096, stat, error))

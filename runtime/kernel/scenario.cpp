@@ -118,9 +118,10 @@ private:
 void parse_header(record_reader& r, scenario& sc) {
   auto version = r.u64("nodewatch_scenario");
   if (version != scenario_version)
-    r.fail("nodewatch_scenario",
-           "version " + std::to_string(version) + " is not supported (this "
-             "build reads version " + std::to_string(scenario_version) + ")");
+    r.fail("nodewatch_scenario", "version " + std::to_string(version)
+                                   + " is not supported (this "
+                                     "build reads version "
+                                   + std::to_string(scenario_version) + ")");
   sc.name = r.str("name", false);
   sc.start_ns = r.u64("start_ns", false);
   r.done();
@@ -134,8 +135,8 @@ void parse_record(record_reader& r, scenario& sc, uint64_t& last_at,
     step.what = k;
     step.at_ms = r.u64("at_ms");
     if (step.at_ms < last_at)
-      r.fail("at_ms", "goes back in time (" + std::to_string(step.at_ms)
-                        + " < " + std::to_string(last_at) + ")");
+      r.fail("at_ms", "goes back in time (" + std::to_string(step.at_ms) + " < "
+                        + std::to_string(last_at) + ")");
     if (ended)
       r.fail("kind", "a timed record after 'end'");
     last_at = step.at_ms;
@@ -234,8 +235,8 @@ std::vector<std::pair<size_t, json>> split(std::string_view bytes) {
       throw bad_record{"record " + std::to_string(index)
                        + ": not valid msgpack (" + e.what() + ")"};
     }
-    auto j = json::from_msgpack(bytes.begin() + before,
-                                bytes.begin() + offset, true, false);
+    auto j = json::from_msgpack(bytes.begin() + before, bytes.begin() + offset,
+                                true, false);
     if (j.is_discarded())
       throw bad_record{"record " + std::to_string(index)
                        + ": msgpack value JSON cannot hold"};
@@ -246,8 +247,7 @@ std::vector<std::pair<size_t, json>> split(std::string_view bytes) {
 
 } // namespace
 
-bool parse_scenario(std::string_view bytes, scenario& out,
-                    std::string& error) {
+bool parse_scenario(std::string_view bytes, scenario& out, std::string& error) {
   if (bytes.size() > max_scenario_bytes) {
     error = "the scenario is larger than 64 MiB";
     return false;
@@ -287,8 +287,7 @@ bool parse_scenario(std::string_view bytes, scenario& out,
   return false;
 }
 
-bool load_scenario(const std::string& path, scenario& out,
-                   std::string& error) {
+bool load_scenario(const std::string& path, scenario& out, std::string& error) {
   std::ifstream in{path, std::ios::binary};
   if (!in) {
     error = "cannot open '" + path + "'";
@@ -319,8 +318,7 @@ namespace {
 class scripted_host : public host_view {
 public:
   explicit scripted_host(const scenario& sc)
-    : files_(sc.files), procs_(sc.procs) {
-  }
+      : files_(sc.files), procs_(sc.procs) {}
 
   bool read_file(const std::string& path, size_t max_bytes, std::string& out,
                  std::string& error) const override {
@@ -330,16 +328,14 @@ public:
       return false;
     }
     if (i->second.size() > max_bytes) {
-      error = path + " is larger than " + std::to_string(max_bytes)
-              + " bytes";
+      error = path + " is larger than " + std::to_string(max_bytes) + " bytes";
       return false;
     }
     out = i->second;
     return true;
   }
 
-  bool proc(uint32_t pid, proc_status& out,
-            std::string& error) const override {
+  bool proc(uint32_t pid, proc_status& out, std::string& error) const override {
     auto i = procs_.find(pid);
     if (i == procs_.end()) {
       error = "no such process: " + std::to_string(pid);

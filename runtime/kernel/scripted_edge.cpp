@@ -15,8 +15,9 @@ namespace {
 using step_atom = caf::atom_constant<caf::atom("nw_step")>;
 using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
 
-using edge_impl_actor = scripted_edge_actor::extend<
-  caf::reacts_to<step_atom, uint64_t>, caf::reacts_to<deadline_atom, uint64_t>>;
+using edge_impl_actor
+  = scripted_edge_actor::extend<caf::reacts_to<step_atom, uint64_t>,
+                                caf::reacts_to<deadline_atom, uint64_t>>;
 
 struct edge_state {
   scripted_edge_config cfg;
@@ -51,8 +52,8 @@ void schedule(edge_ptr self, uint64_t index) {
   auto& st = self->state;
   if (index >= st.cfg.script->timeline.size())
     return;
-  auto due = st.t0
-             + std::chrono::milliseconds{st.cfg.script->timeline[index].at_ms};
+  auto due
+    = st.t0 + std::chrono::milliseconds{st.cfg.script->timeline[index].at_ms};
   auto now = self->clock().now();
   if (due <= now)
     self->send(self, step_atom::value, index);

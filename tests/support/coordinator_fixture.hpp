@@ -348,9 +348,7 @@ inline event_sink_actor::behavior_type
 stand_in_sink_impl(event_sink_actor::pointer,
                    std::shared_ptr<sink_record> rec) {
   return {
-    [rec](event_atom, const container_event& ev) {
-      rec->events.push_back(ev);
-    },
+    [rec](event_atom, const container_event& ev) { rec->events.push_back(ev); },
   };
 }
 
@@ -366,8 +364,9 @@ public:
   /// `more` may adjust the config further (load modules, set options).
   explicit coordinator_fixture(
     const std::function<void(caf::actor_system_config&)>& more = {})
-    : sys(init_test_config(cfg, more)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+      : sys(init_test_config(cfg, more)),
+        sched(
+          dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     // Virtual time starts at the epoch; keep "0" free to mean "never".
     sched.clock().current_time += std::chrono::hours(1);
   }

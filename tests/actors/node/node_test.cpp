@@ -149,8 +149,8 @@ struct fixture : test::coordinator_fixture {
   /// Runs every job except those of `h`: `h` is stalled, its mailbox fills.
   template <class Handle>
   size_t run_except(const Handle& h) {
-    auto stalled = dynamic_cast<caf::resumable*>(
-      caf::actor_cast<caf::abstract_actor*>(h));
+    auto stalled
+      = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(h));
     BOOST_REQUIRE(stalled != nullptr);
     return sched.run_jobs_filtered(
       [stalled](caf::resumable* job) { return job != stalled; });
@@ -223,8 +223,7 @@ BOOST_AUTO_TEST_CASE(list_hides_sandboxes_unless_all) {
 
   BOOST_TEST(ids_of(list("", false)) == strings({"a1", "b2", "d4"}),
              boost::test_tools::per_element());
-  BOOST_TEST(ids_of(list("", true))
-               == strings({"a1", "b2", "d4", "p0", "q9"}),
+  BOOST_TEST(ids_of(list("", true)) == strings({"a1", "b2", "d4", "p0", "q9"}),
              boost::test_tools::per_element());
   // The registry's own `added` events, unchanged (original seq and ts_ns).
   auto xs = list("", false);
@@ -291,18 +290,17 @@ BOOST_AUTO_TEST_CASE(subscribe_streams_the_snapshot_then_live_events) {
   BOOST_TEST(remove("p0"));               // filtered: a sandbox
   BOOST_TEST(remove("b2"));
   run();
-  BOOST_TEST(ids_of(s->events)
-               == strings({"a1", "b2", "c3", "a1", "x9", "b2"}),
+  BOOST_TEST(ids_of(s->events) == strings({"a1", "b2", "c3", "a1", "x9", "b2"}),
              boost::test_tools::per_element());
   std::vector<event_kind> kinds;
   for (auto& ev : s->events)
     kinds.push_back(ev.kind);
   using k = event_kind;
-  BOOST_TEST(kinds
-               == std::vector<event_kind>({k::added, k::added, k::added,
-                                           k::removed, k::detection_failed,
-                                           k::removed}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+    kinds
+      == std::vector<event_kind>({k::added, k::added, k::added, k::removed,
+                                  k::detection_failed, k::removed}),
+    boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(s->events.size(), 6u);
   for (size_t i = 3; i < s->events.size(); ++i)
     BOOST_TEST(s->events[i].seq > s->events[i - 1].seq, "event " << i);
@@ -331,8 +329,7 @@ BOOST_AUTO_TEST_CASE(subscribe_with_all_includes_sandboxes) {
   BOOST_TEST(remove("p0"));
   BOOST_TEST(ids_of(plain->events) == strings({"a1", "b2"}),
              boost::test_tools::per_element());
-  BOOST_TEST(ids_of(all->events)
-               == strings({"a1", "p0", "p1", "b2", "p0"}),
+  BOOST_TEST(ids_of(all->events) == strings({"a1", "p0", "p1", "b2", "p0"}),
              boost::test_tools::per_element());
   BOOST_TEST(ids_of(prod->events) == strings({"a1", "p0", "p0"}),
              boost::test_tools::per_element());

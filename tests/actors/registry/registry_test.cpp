@@ -485,15 +485,15 @@ BOOST_AUTO_TEST_CASE(removed_is_published_before_the_record_is_forgotten) {
   // A subscriber that, handling `removed`, asks the registry about the
   // container still finds it.
   auto lookup = std::make_shared<test::reply<container_info>>();
-  auto on_event = [lookup, reg = reg](test::stand_in_subscriber_actor::pointer
-                                        self,
-                                      const container_event& ev) {
-    if (ev.kind != event_kind::removed)
-      return;
-    self->request(reg, caf::infinite, get_atom::value, ev.info->id)
-      .then([lookup](container_info& x) { lookup->values.emplace(x); },
-            [lookup](caf::error& err) { lookup->err = err; });
-  };
+  auto on_event
+    = [lookup, reg = reg](test::stand_in_subscriber_actor::pointer self,
+                          const container_event& ev) {
+        if (ev.kind != event_kind::removed)
+          return;
+        self->request(reg, caf::infinite, get_atom::value, ev.info->id)
+          .then([lookup](container_info& x) { lookup->values.emplace(x); },
+                [lookup](caf::error& err) { lookup->err = err; });
+      };
   auto sub = spawn_subscriber(ack_mode::now, on_event);
   subscribe(sub);
   auto web = make("c0ffee01", "web", "prod");
@@ -755,10 +755,10 @@ BOOST_AUTO_TEST_CASE(detection_failed_reaches_subscribers_with_its_reason) {
   BOOST_TEST(r->value() == 1u);
   BOOST_TEST((r->at == t0));
   BOOST_REQUIRE_EQUAL(all->events.size(), 1u);
-  BOOST_TEST(all->events[0]
-             == (container_event{event_kind::detection_failed, 1,
-                                 wall_start + 5, job,
-                                 "pidfile never written"}));
+  BOOST_TEST(
+    all->events[0]
+    == (container_event{event_kind::detection_failed, 1, wall_start + 5, job,
+                        "pidfile never written"}));
   BOOST_TEST(others->events.empty());
   BOOST_TEST(stalled->events.size() == 1u);
   // Never registered.

@@ -21,7 +21,7 @@
 #include "tests/support/coordinator_fixture.hpp"
 
 #ifndef NW_DEMO_SCENARIO
-#error "NW_DEMO_SCENARIO must name docs/scenarios/demo.jsonl"
+#  error "NW_DEMO_SCENARIO must name docs/scenarios/demo.jsonl"
 #endif
 
 using namespace nw;
@@ -149,8 +149,7 @@ public:
   }
 
   script& end(uint64_t at_ms) {
-    return add("{\"kind\": \"end\", \"at_ms\": " + std::to_string(at_ms)
-               + "}");
+    return add("{\"kind\": \"end\", \"at_ms\": " + std::to_string(at_ms) + "}");
   }
 
   const std::string& text() const {
@@ -249,8 +248,8 @@ struct sim : test::coordinator_fixture {
 
   template <class Handle>
   void stall(const Handle& h) {
-    stalled = dynamic_cast<caf::resumable*>(
-      caf::actor_cast<caf::abstract_actor*>(h));
+    stalled
+      = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(h));
     BOOST_REQUIRE(stalled != nullptr);
   }
 
@@ -426,14 +425,14 @@ BOOST_AUTO_TEST_CASE(the_demo_gives_the_expected_events) {
   const std::string failed_id
     = "deadbeef00112233445566778899aabbccddeeff00112233445566778899aabb";
   auto& evs = sub->events;
-  BOOST_TEST(kinds_of(evs)
-               == std::vector<event_kind>({k::added, k::added, k::added,
-                                           k::detection_failed, k::removed,
-                                           k::removed}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+    kinds_of(evs)
+      == std::vector<event_kind>({k::added, k::added, k::added,
+                                  k::detection_failed, k::removed, k::removed}),
+    boost::test_tools::per_element());
   BOOST_TEST(ids_of(evs)
-               == strings({sandbox_id, nginx_id, podman_id, failed_id,
-                           nginx_id, podman_id}),
+               == strings({sandbox_id, nginx_id, podman_id, failed_id, nginx_id,
+                           podman_id}),
              boost::test_tools::per_element());
   BOOST_REQUIRE_EQUAL(evs.size(), 6u);
   // seq 1..6; ts_ns from the virtual clock at the pidfile reads and exits.
@@ -558,7 +557,8 @@ BOOST_AUTO_TEST_CASE(the_container_is_added_before_its_start_is_allowed) {
   BOOST_TEST(reg("registry_late_acks") == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_stalled_subscriber_holds_the_start_until_the_fanout_deadline) {
+BOOST_AUTO_TEST_CASE(
+  a_stalled_subscriber_holds_the_start_until_the_fanout_deadline) {
   for (int64_t hold : {2000, 1000, 400}) {
     BOOST_TEST_CONTEXT("hold deadline " << hold << " ms") {
       sim f;
@@ -610,7 +610,8 @@ BOOST_AUTO_TEST_CASE(a_stuck_registry_never_holds_the_start_past_the_deadline) {
   unstall();
 }
 
-BOOST_AUTO_TEST_CASE(a_read_late_in_the_pending_window_is_not_expired_meanwhile) {
+BOOST_AUTO_TEST_CASE(
+  a_read_late_in_the_pending_window_is_not_expired_meanwhile) {
   // The pidfile is read 1 s before the 15 s pending timeout, and the add
   // then takes its full fan-out deadline (a stalled subscriber): the watch
   // is no longer pending, so the expiry must not fire into the add.
@@ -833,10 +834,10 @@ BOOST_AUTO_TEST_CASE(removal_publishes_exactly_one_removed) {
   auto sub = subscribe();
   play();
   run_to_end();
-  BOOST_TEST(kinds_of(sub->events)
-               == std::vector<event_kind>({k::added, k::added, k::removed,
-                                           k::removed}),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+    kinds_of(sub->events)
+      == std::vector<event_kind>({k::added, k::added, k::removed, k::removed}),
+    boost::test_tools::per_element());
   BOOST_TEST(ids_of(sub->of_kind(k::removed)) == strings({"a1", "b2"}),
              boost::test_tools::per_element());
   BOOST_TEST(reg("registry_removed") == 2u);
@@ -862,14 +863,14 @@ BOOST_AUTO_TEST_CASE(a_busy_scenario_gives_strictly_increasing_seqs) {
   // of 501 ignored, the real ones remove bbb2 and aaa1 once each.
   strings summary;
   for (auto& ev : evs)
-    summary.push_back(std::string{to_string(ev.kind)} + " " + ev.info->id
-                      + " " + ev.info->name);
-  BOOST_TEST(summary
-               == strings({"added aaa1 aaa1", "added bbb2 named-bbb2",
-                           "added ccc3 ccc3", "detection_failed ddd4 ddd4",
-                           "removed aaa1 aaa1", "removed bbb2 named-bbb2",
-                           "detection_failed eee5 eee5"}),
-             boost::test_tools::per_element());
+    summary.push_back(std::string{to_string(ev.kind)} + " " + ev.info->id + " "
+                      + ev.info->name);
+  BOOST_TEST(
+    summary
+      == strings({"added aaa1 aaa1", "added bbb2 named-bbb2", "added ccc3 ccc3",
+                  "detection_failed ddd4 ddd4", "removed aaa1 aaa1",
+                  "removed bbb2 named-bbb2", "detection_failed eee5 eee5"}),
+    boost::test_tools::per_element());
   BOOST_TEST(lines.size() == evs.size());
   BOOST_TEST(edge("edge_pidfile_reads_unwatched") == 2u);
   BOOST_TEST(edge("edge_hold_deadline_expired") == 0u);

@@ -65,10 +65,16 @@ public:
   }
   unique_fd(const unique_fd&) = delete;
   unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
+  ~unique_fd() {
+    reset();
+  }
 
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
+  int get() const {
+    return fd_;
+  }
+  explicit operator bool() const {
+    return fd_ >= 0;
+  }
   void reset(int fd = -1) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -94,7 +100,9 @@ public:
     std::error_code ignored;
     fs::remove_all(path_, ignored);
   }
-  const fs::path& path() const { return path_; }
+  const fs::path& path() const {
+    return path_;
+  }
 
 private:
   fs::path path_;
@@ -129,7 +137,9 @@ int capture_libbpf_print(enum libbpf_print_level level, const char* fmt,
 }
 
 struct skeleton_deleter {
-  void operator()(execruntime_bpf* skel) const { execruntime_bpf::destroy(skel); }
+  void operator()(execruntime_bpf* skel) const {
+    execruntime_bpf::destroy(skel);
+  }
 };
 using skeleton_ptr = std::unique_ptr<execruntime_bpf, skeleton_deleter>;
 
@@ -155,9 +165,10 @@ skeleton_ptr load_skeleton() {
 void attach(bpf_program* prog, bpf_link** link) {
   libbpf_log().clear();
   *link = bpf_program__attach(prog);
-  BOOST_REQUIRE_MESSAGE(*link != nullptr, "attaching " << bpf_program__name(prog)
-                                                       << ": " << errno_text(errno)
-                                                       << "\n" << libbpf_log());
+  BOOST_REQUIRE_MESSAGE(*link != nullptr, "attaching "
+                                            << bpf_program__name(prog) << ": "
+                                            << errno_text(errno) << "\n"
+                                            << libbpf_log());
 }
 
 /// A child process: killed (if still running) and reaped when dropped.
@@ -180,7 +191,9 @@ public:
       reap_now();
   }
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const {
+    return pid_;
+  }
 
   /// Waits (bounded) for the child to end and returns its wait status.
   int wait() {
@@ -228,7 +241,7 @@ private:
 class permission_event {
 public:
   permission_event(int group, fanotify_event_metadata meta)
-    : group_(group), meta_(meta), fd_(meta.fd) {}
+      : group_(group), meta_(meta), fd_(meta.fd) {}
   permission_event(const permission_event&) = delete;
   permission_event& operator=(const permission_event&) = delete;
   ~permission_event() {
@@ -237,9 +250,15 @@ public:
   }
 
   /// The exec'ing thread (FAN_REPORT_TID).
-  uint32_t tid() const { return static_cast<uint32_t>(meta_.pid); }
-  uint64_t mask() const { return meta_.mask; }
-  int fd() const { return fd_.get(); }
+  uint32_t tid() const {
+    return static_cast<uint32_t>(meta_.pid);
+  }
+  uint64_t mask() const {
+    return meta_.mask;
+  }
+  int fd() const {
+    return fd_.get();
+  }
 
   void allow() {
     BOOST_REQUIRE_MESSAGE(respond(FAN_ALLOW),
@@ -276,9 +295,9 @@ void ensure_tracefs() {
                      .c_str());
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0
       || ::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
-    nw::test::skip(("tracefs is not mounted and mounting it failed: "
-                    + errno_text(errno))
-                     .c_str());
+    nw::test::skip(
+      ("tracefs is not mounted and mounting it failed: " + errno_text(errno))
+        .c_str());
   BOOST_TEST_MESSAGE("tracefs mounted at /sys/kernel/tracing in the test's own "
                      "mount namespace");
 }
@@ -339,25 +358,24 @@ struct exec_fixture {
     fs::permissions(binary, fs::perms::owner_all | fs::perms::group_read
                               | fs::perms::group_exec | fs::perms::others_read
                               | fs::perms::others_exec);
-    group = unique_fd{::fanotify_init(FAN_CLASS_CONTENT | FAN_REPORT_TID
-                                        | FAN_CLOEXEC,
-                                      O_RDONLY | O_LARGEFILE)};
+    group = unique_fd{
+      ::fanotify_init(FAN_CLASS_CONTENT | FAN_REPORT_TID | FAN_CLOEXEC,
+                      O_RDONLY | O_LARGEFILE)};
     if (!group)
       nw::test::skip(("fanotify_init: " + errno_text(errno)).c_str());
-    if (::fanotify_mark(group.get(), FAN_MARK_ADD, FAN_OPEN_EXEC_PERM,
-                        AT_FDCWD, binary.c_str())
+    if (::fanotify_mark(group.get(), FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, AT_FDCWD,
+                        binary.c_str())
         != 0)
-      nw::test::skip(("fanotify_mark FAN_OPEN_EXEC_PERM: " + errno_text(errno))
-                       .c_str());
+      nw::test::skip(
+        ("fanotify_mark FAN_OPEN_EXEC_PERM: " + errno_text(errno)).c_str());
     skel = load_skeleton();
   }
 
   void attach_all() {
     libbpf_log().clear();
     auto err = execruntime_bpf::attach(skel.get());
-    BOOST_REQUIRE_MESSAGE(err == 0, "attaching execruntime: "
-                                      << errno_text(-err) << "\n"
-                                      << libbpf_log());
+    BOOST_REQUIRE_MESSAGE(err == 0, "attaching execruntime: " << errno_text(
+                                      -err) << "\n" << libbpf_log());
   }
 
   /// The map entry of `tid`, if any.
@@ -388,7 +406,8 @@ struct exec_fixture {
     BOOST_REQUIRE(event->mask() & FAN_OPEN_EXEC_PERM);
     BOOST_REQUIRE(event->fd() >= 0);
     // The event is about our copy (the mark is on its inode).
-    struct stat by_event {}, by_path {};
+    struct stat by_event {
+    }, by_path{};
     BOOST_REQUIRE(::fstat(event->fd(), &by_event) == 0);
     BOOST_REQUIRE(::stat(binary.c_str(), &by_path) == 0);
     BOOST_REQUIRE(by_event.st_dev == by_path.st_dev
@@ -429,10 +448,9 @@ BOOST_FIXTURE_TEST_SUITE(execruntime, exec_fixture)
 
 BOOST_AUTO_TEST_CASE(argv_is_readable_while_the_exec_is_held) {
   attach_all();
-  std::vector<std::string> args{binary.string(), "--root",
-                                "/run/nodewatch-test/runc", "create",
-                                long_arg(200), "--bundle",
-                                "/run/nodewatch-test/bundle", "nw-test-id"};
+  std::vector<std::string> args{
+    binary.string(), "--root",   "/run/nodewatch-test/runc",   "create",
+    long_arg(200),   "--bundle", "/run/nodewatch-test/bundle", "nw-test-id"};
   auto exec_args = args;
   auto pid = ::fork();
   BOOST_REQUIRE(pid >= 0);
@@ -444,8 +462,8 @@ BOOST_AUTO_TEST_CASE(argv_is_readable_while_the_exec_is_held) {
   // The child is single-threaded: its only tid is its pid.
   BOOST_TEST(event->tid() == static_cast<uint32_t>(child.pid()));
   auto entry = lookup(event->tid());
-  BOOST_REQUIRE_MESSAGE(entry, "no argv entry for the event's tid "
-                                 << event->tid());
+  BOOST_REQUIRE_MESSAGE(entry,
+                        "no argv entry for the event's tid " << event->tid());
   check_entry(*entry, args);
   event->allow();
 
@@ -487,8 +505,8 @@ BOOST_AUTO_TEST_CASE(a_thread_exec_is_keyed_and_cleaned_by_its_tid) {
                         + std::to_string(event->tid())),
              "the event's tid is a thread of the child");
   auto entry = lookup(event->tid());
-  BOOST_REQUIRE_MESSAGE(entry, "no argv entry for the event's tid "
-                                 << event->tid());
+  BOOST_REQUIRE_MESSAGE(entry,
+                        "no argv entry for the event's tid " << event->tid());
   check_entry(*entry, args);
   event->allow();
 
@@ -563,9 +581,9 @@ BOOST_AUTO_TEST_CASE(a_failed_exec_leaves_no_entry) {
     BOOST_REQUIRE_MESSAGE(child_process::wait_readable(report_r.get()),
                           "the child did not report its failed exec in time");
     failed_exec result{};
-    BOOST_REQUIRE_EQUAL(::read(report_r.get(), &result.error,
-                               sizeof(result.error)),
-                        static_cast<ssize_t>(sizeof(result.error)));
+    BOOST_REQUIRE_EQUAL(
+      ::read(report_r.get(), &result.error, sizeof(result.error)),
+      static_cast<ssize_t>(sizeof(result.error)));
     result.entry = lookup(static_cast<uint32_t>(child.pid()));
     release_w.reset();
     auto status = child.wait();
@@ -573,8 +591,7 @@ BOOST_AUTO_TEST_CASE(a_failed_exec_leaves_no_entry) {
     return result;
   };
 
-  attach(skel->progs.handle_enter_execve,
-         &skel->links.handle_enter_execve);
+  attach(skel->progs.handle_enter_execve, &skel->links.handle_enter_execve);
   attach(skel->progs.handle_sched_process_exec,
          &skel->links.handle_sched_process_exec);
   auto without_exit_cleanup = run();
@@ -583,8 +600,7 @@ BOOST_AUTO_TEST_CASE(a_failed_exec_leaves_no_entry) {
                         "sys_enter_execve recorded the failed exec");
   check_entry(*without_exit_cleanup.entry, args);
 
-  attach(skel->progs.handle_exit_execve,
-         &skel->links.handle_exit_execve);
+  attach(skel->progs.handle_exit_execve, &skel->links.handle_exit_execve);
   auto with_exit_cleanup = run();
   BOOST_TEST(with_exit_cleanup.error == ENOENT);
   BOOST_TEST(!with_exit_cleanup.entry, "sys_exit_execve removed the entry");

@@ -154,8 +154,12 @@ selector sample_selector() {
 }
 
 runtime_exec sample_exec() {
-  return {7777777777ull, 4242, {"runc", "--root", "/run/runc", "create", ""},
-          "containerd-shim", 4026531840ull, 65534};
+  return {7777777777ull,
+          4242,
+          {"runc", "--root", "/run/runc", "create", ""},
+          "containerd-shim",
+          4026531840ull,
+          65534};
 }
 
 pidfile_read sample_pidfile() {
@@ -223,9 +227,8 @@ struct fixture : test::coordinator_fixture {
   caf::actor target;
 
   fixture() {
-    target = track(sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-      return {[](int) {}};
-    }));
+    target = track(sys.spawn(
+      [](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; }));
     run();
   }
 
@@ -274,8 +277,8 @@ BOOST_AUTO_TEST_CASE(samples_set_every_field) {
       std::string left;
       for (auto& field : default_fields(x))
         left += " " + field;
-      BOOST_TEST(left.empty(), name << " sample leaves at their default:"
-                                    << left);
+      BOOST_TEST(left.empty(),
+                 name << " sample leaves at their default:" << left);
     } else if constexpr (is_handle<T>) {
       BOOST_TEST(static_cast<bool>(x), name);
     } else {
@@ -407,8 +410,8 @@ BOOST_AUTO_TEST_CASE(wrong_shapes_are_errors) {
     bool ok = from_msgpack({buf.data(), buf.size()}, y, error);
     return !ok && !error.empty();
   };
-  BOOST_TEST(fails(std::vector<int>{1, 2}));  // not a map
-  BOOST_TEST(fails(std::string{"c0ffee"}));   // not a map
+  BOOST_TEST(fails(std::vector<int>{1, 2}));     // not a map
+  BOOST_TEST(fails(std::string{"c0ffee"}));      // not a map
   BOOST_TEST(fails(std::map<int, int>{{1, 2}})); // keys not strings
   BOOST_TEST(fails(std::map<std::string, std::string>{{"pid", "12"}}));
   BOOST_TEST(fails(std::map<std::string, int>{{"pid", -1}}));

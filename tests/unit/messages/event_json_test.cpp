@@ -128,8 +128,8 @@ BOOST_AUTO_TEST_CASE(every_key_present_when_unknown) {
                 R"("pod_uid":""}})");
   BOOST_TEST(keys_of(to_json_line(container_event{}))
                == strings({"type", "seq", "ts_ns", "id", "name", "pid",
-                           "runtime", "mntns", "mntns_id64", "netns",
-                           "bundle", "initial", "held", "sandbox", "k8s"}),
+                           "runtime", "mntns", "mntns_id64", "netns", "bundle",
+                           "initial", "held", "sandbox", "k8s"}),
              boost::test_tools::per_element());
 }
 
@@ -162,7 +162,8 @@ BOOST_AUTO_TEST_CASE(invalid_utf8_does_not_throw) {
   ev.kind = event_kind::detection_failed;
   ev.info.unshared().id = "c0\xff";
   ev.info.unshared().name = "we\xc3"; // truncated two-byte sequence
-  ev.info.unshared().k8s.pod = "\xed\xa0\x80"; // a UTF-16 surrogate, invalid in UTF-8
+  ev.info.unshared().k8s.pod
+    = "\xed\xa0\x80"; // a UTF-16 surrogate, invalid in UTF-8
   ev.reason = "bad \xfe\xfe bytes";
   std::string line;
   BOOST_REQUIRE_NO_THROW(line = to_json_line(ev, json_shape::event, "n\x80"));

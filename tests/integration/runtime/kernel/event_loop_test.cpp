@@ -94,7 +94,7 @@ struct event_fd {
   }
   void drain() const {
     uint64_t n;
-    (void) !::read(fd, &n, sizeof n);
+    (void)!::read(fd, &n, sizeof n);
   }
 };
 
@@ -298,8 +298,8 @@ BOOST_AUTO_TEST_CASE(unwatch_on_the_loop_thread_overtakes_a_queued_start) {
   std::promise<void> done;
   auto f = done.get_future();
   loop.post([&] {
-    auto id = loop.watch_fd(ev.fd, fd_event::readable,
-                            [&](int, int) { ++calls; });
+    auto id
+      = loop.watch_fd(ev.fd, fd_event::readable, [&](int, int) { ++calls; });
     loop.unwatch(id); // the start is still queued behind us
     auto t = loop.add_timer(0ms, 0ms, [&] { ++calls; });
     loop.cancel_timer(t);
@@ -322,13 +322,14 @@ BOOST_AUTO_TEST_CASE(unwatch_from_another_thread_then_close_never_fires_after) {
     std::promise<void> first;
     auto f = first.get_future();
     auto once = std::make_shared<std::atomic<bool>>(false);
-    auto id = loop.watch_fd(p->r, fd_event::readable, [&, closed, once](int, int) {
-      ++total_calls;
-      if (closed->load())
-        ++after_close;
-      if (!once->exchange(true))
-        first.set_value();
-    });
+    auto id
+      = loop.watch_fd(p->r, fd_event::readable, [&, closed, once](int, int) {
+          ++total_calls;
+          if (closed->load())
+            ++after_close;
+          if (!once->exchange(true))
+            first.set_value();
+        });
     BOOST_TEST_REQUIRE(id != no_id);
     p->make_readable(); // and never read: it fires every iteration
     wait_for(f);
@@ -362,9 +363,9 @@ BOOST_AUTO_TEST_CASE(stop_with_work_outstanding_is_prompt_and_clean) {
   std::atomic<int> posted_ran{0};
   for (int i = 0; i < 16; ++i) {
     pipes.push_back(std::make_unique<pipe_fds>());
-    BOOST_TEST_REQUIRE(loop.watch_fd(pipes.back()->r, fd_event::readable,
-                                     [](int, int) {})
-                       != no_id);
+    BOOST_TEST_REQUIRE(
+      loop.watch_fd(pipes.back()->r, fd_event::readable, [](int, int) {})
+      != no_id);
     if (i % 2 == 0)
       pipes.back()->make_readable(); // busy watches too
     BOOST_TEST_REQUIRE(loop.add_timer(1h, 1h, [] {}) != no_id);

@@ -219,9 +219,9 @@ BOOST_AUTO_TEST_CASE(crio_container) {
   BOOST_TEST(!k8s.sandbox);
   BOOST_TEST(k8s.container == "postgres");
   BOOST_TEST(k8s.sandbox_id == "3333cccc");
-  BOOST_TEST(container_display_name(k8s, "k8s_postgres_db-0_data_9f8e_0",
-                                    "5555eeee")
-             == "postgres");
+  BOOST_TEST(
+    container_display_name(k8s, "k8s_postgres_db-0_data_9f8e_0", "5555eeee")
+    == "postgres");
   // CRI-O recognised by its ContainerType alone.
   auto no_manager = cfg.annotations;
   no_manager.erase("io.container.manager");
@@ -288,12 +288,12 @@ BOOST_AUTO_TEST_CASE(config_json_candidates) {
                        "userdata")
      == v{"/var/lib/containers/storage/overlay-containers/abc/userdata/"
           "config.json"}));
-  BOOST_TEST((config_json_paths("/b/userdata//")
-              == v{"/b/userdata/config.json"}));
-  BOOST_TEST((config_json_paths("/b/") == v{"/b/config.json",
-                                            "/b/userdata/config.json"}));
-  BOOST_TEST((config_json_paths("/") == v{"/config.json",
-                                          "/userdata/config.json"}));
+  BOOST_TEST(
+    (config_json_paths("/b/userdata//") == v{"/b/userdata/config.json"}));
+  BOOST_TEST((config_json_paths("/b/")
+              == v{"/b/config.json", "/b/userdata/config.json"}));
+  BOOST_TEST(
+    (config_json_paths("/") == v{"/config.json", "/userdata/config.json"}));
   BOOST_TEST((config_json_paths("userdata") == v{"userdata/config.json"}));
   BOOST_TEST(config_json_paths("").empty());
 }
@@ -412,15 +412,15 @@ BOOST_AUTO_TEST_CASE(bad_values) {
   BOOST_TEST(contains(
     parse_err(with_namespaces(R"({"type": "network", "path": "/a\u0000b"})")),
     "NUL"));
-  BOOST_TEST(contains(parse_err(R"({"linux": {"cgroupsPath": "/a\u0000"}})"),
-                      "NUL"));
-  BOOST_TEST(contains(parse_err(R"({"linux": {"cgroupsPath": ")"
-                                + std::string(max_path_bytes + 1, 'c')
-                                + "\"}}"),
-                      "linux.cgroupsPath is 4096 bytes"));
-  BOOST_TEST(contains(parse_err(R"({"hostname": ")" + std::string(65, 'h')
-                                + "\"}"),
-                      "hostname is 65 bytes"));
+  BOOST_TEST(
+    contains(parse_err(R"({"linux": {"cgroupsPath": "/a\u0000"}})"), "NUL"));
+  BOOST_TEST(
+    contains(parse_err(R"({"linux": {"cgroupsPath": ")"
+                       + std::string(max_path_bytes + 1, 'c') + "\"}}"),
+             "linux.cgroupsPath is 4096 bytes"));
+  BOOST_TEST(
+    contains(parse_err(R"({"hostname": ")" + std::string(65, 'h') + "\"}"),
+             "hostname is 65 bytes"));
   parse_ok(R"({"hostname": ")" + std::string(64, 'h') + "\"}");
 }
 

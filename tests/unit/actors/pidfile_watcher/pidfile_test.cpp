@@ -28,14 +28,14 @@ BOOST_AUTO_TEST_CASE(accepted) {
     std::string_view bytes;
     int32_t pid;
   } cases[] = {
-    {"1234", 1234},                // runc, crun: no newline
-    {"1234\n", 1234},              // conmon-style, hand-written files
+    {"1234", 1234},   // runc, crun: no newline
+    {"1234\n", 1234}, // conmon-style, hand-written files
     {" \t42 \r\n", 42},
     {"\v\f7\f", 7},
     {"1", 1},
-    {"00042", 42},                 // leading zeros are still decimal
-    {"2147483647", 2147483647},    // INT32_MAX
-    {"4194304", 4194304},          // PID_MAX_LIMIT
+    {"00042", 42},              // leading zeros are still decimal
+    {"2147483647", 2147483647}, // INT32_MAX
+    {"4194304", 4194304},       // PID_MAX_LIMIT
   };
   for (auto& c : cases) {
     auto res = parse_pidfile(c.bytes);

@@ -50,10 +50,10 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 BOOST_AUTO_TEST_CASE(containerd_shim_create) {
   auto task = "/run/containerd/io.containerd.runtime.v2.task/default/" + id64;
-  auto cmd = parse_ok({"runc", "--root", "/run/containerd/runc/default",
-                       "--log", task + "/log.json", "--log-format", "json",
-                       "create", "--bundle", task, "--pid-file",
-                       task + "/init.pid", id64});
+  auto cmd
+    = parse_ok({"runc", "--root", "/run/containerd/runc/default", "--log",
+                task + "/log.json", "--log-format", "json", "create",
+                "--bundle", task, "--pid-file", task + "/init.pid", id64});
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   BOOST_TEST(cmd.runtime == "runc");
   BOOST_TEST(cmd.subcommand == "create");
@@ -79,14 +79,13 @@ BOOST_AUTO_TEST_CASE(containerd_k8s_create_with_systemd_cgroup) {
 }
 
 BOOST_AUTO_TEST_CASE(podman_runc_create) {
-  auto userdata = "/var/lib/containers/storage/overlay-containers/" + id64
-                  + "/userdata";
-  auto cmd = parse_ok({"/usr/bin/runc", "--root", "/run/runc",
-                       "--systemd-cgroup", "create", "--bundle", userdata,
-                       "--pid-file",
-                       "/run/containers/storage/overlay-containers/" + id64
-                         + "/userdata/pidfile",
-                       id64});
+  auto userdata
+    = "/var/lib/containers/storage/overlay-containers/" + id64 + "/userdata";
+  auto cmd = parse_ok(
+    {"/usr/bin/runc", "--root", "/run/runc", "--systemd-cgroup", "create",
+     "--bundle", userdata, "--pid-file",
+     "/run/containers/storage/overlay-containers/" + id64 + "/userdata/pidfile",
+     id64});
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   BOOST_TEST(cmd.bundle == userdata);
   BOOST_TEST(cmd.root == "/run/runc");
@@ -94,14 +93,13 @@ BOOST_AUTO_TEST_CASE(podman_runc_create) {
 }
 
 BOOST_AUTO_TEST_CASE(podman_conmon_within_the_cap) {
-  auto userdata = "/var/lib/containers/storage/overlay-containers/" + id64
-                  + "/userdata";
-  auto cmd = parse_ok({"/usr/bin/conmon", "--api-version", "1", "-c", id64,
-                       "-u", id64, "-r", "/usr/bin/runc", "-b", userdata, "-p",
-                       "/run/containers/storage/overlay-containers/" + id64
-                         + "/userdata/pidfile",
-                       "-n", "web", "--full-attach", "-s", "--runtime-arg",
-                       "--log-format=json"});
+  auto userdata
+    = "/var/lib/containers/storage/overlay-containers/" + id64 + "/userdata";
+  auto cmd = parse_ok(
+    {"/usr/bin/conmon", "--api-version", "1", "-c", id64, "-u", id64, "-r",
+     "/usr/bin/runc", "-b", userdata, "-p",
+     "/run/containers/storage/overlay-containers/" + id64 + "/userdata/pidfile",
+     "-n", "web", "--full-attach", "-s", "--runtime-arg", "--log-format=json"});
   BOOST_TEST(cmd.kind == runtime_command_kind::conmon);
   BOOST_TEST(cmd.runtime == "conmon");
   BOOST_TEST(cmd.subcommand.empty());
@@ -118,13 +116,28 @@ BOOST_AUTO_TEST_CASE(podman_conmon_within_the_cap) {
 BOOST_AUTO_TEST_CASE(podman_conmon_cut_at_the_cap) {
   // Podman's real conmon argv is ~40 entries; the capture keeps the first
   // 20, which here end with `-l` whose value was cut off.
-  auto userdata = "/var/lib/containers/storage/overlay-containers/" + id64
-                  + "/userdata";
-  argv_t argv{"/usr/bin/conmon", "--api-version", "1", "-c", id64, "-u", id64,
-              "-r", "/usr/bin/runc", "-b", userdata, "-p",
+  auto userdata
+    = "/var/lib/containers/storage/overlay-containers/" + id64 + "/userdata";
+  argv_t argv{"/usr/bin/conmon",
+              "--api-version",
+              "1",
+              "-c",
+              id64,
+              "-u",
+              id64,
+              "-r",
+              "/usr/bin/runc",
+              "-b",
+              userdata,
+              "-p",
               userdata + "/pidfile",
-              "-n", "web", "--exit-dir", "/run/libpod/exits", "--full-attach",
-              "-s", "-l"};
+              "-n",
+              "web",
+              "--exit-dir",
+              "/run/libpod/exits",
+              "--full-attach",
+              "-s",
+              "-l"};
   BOOST_REQUIRE_EQUAL(argv.size(), max_argv_entries);
   auto cmd = parse_ok(argv);
   BOOST_TEST(cmd.kind == runtime_command_kind::conmon);
@@ -139,8 +152,8 @@ BOOST_AUTO_TEST_CASE(podman_conmon_cut_at_the_cap) {
 }
 
 BOOST_AUTO_TEST_CASE(crio_conmon_root_from_runtime_arg) {
-  auto bundle = "/run/containers/storage/overlay-containers/" + id64
-                + "/userdata";
+  auto bundle
+    = "/run/containers/storage/overlay-containers/" + id64 + "/userdata";
   // CRI-O's real argv is longer; this keeps the flags that matter here.
   auto cmd = parse_ok({"/usr/bin/conmon", "-b", bundle, "-c", id64, "-l",
                        "/var/log/pods/ns_pod_uid/app/0.log", "-n",
@@ -158,11 +171,11 @@ BOOST_AUTO_TEST_CASE(crio_conmon_root_from_runtime_arg) {
 }
 
 BOOST_AUTO_TEST_CASE(conmon_long_forms) {
-  auto cmd = parse_ok({"conmon", "--cid=abc", "--name", "db", "--bundle=/b",
-                       "--container-pidfile", "/b/pidfile", "--runtime",
-                       "/usr/bin/crun", "--conmon-pidfile", "/b/conmon.pid",
-                       "--socket-dir-path", "/run/sock", "--terminal",
-                       "--stdin"});
+  auto cmd
+    = parse_ok({"conmon", "--cid=abc", "--name", "db", "--bundle=/b",
+                "--container-pidfile", "/b/pidfile", "--runtime",
+                "/usr/bin/crun", "--conmon-pidfile", "/b/conmon.pid",
+                "--socket-dir-path", "/run/sock", "--terminal", "--stdin"});
   BOOST_TEST(cmd.kind == runtime_command_kind::conmon);
   BOOST_TEST(cmd.id == "abc");
   BOOST_TEST(cmd.name == "db");
@@ -196,8 +209,7 @@ BOOST_AUTO_TEST_CASE(flag_spellings) {
                "id1"},
         argv_t{"runc", "-root", "/r", "create", "-b", "/b", "-pid-file", "/p",
                "id1"},
-        argv_t{"runc", "-root=/r", "create", "-b/b", "--pid-file", "/p",
-               "id1"},
+        argv_t{"runc", "-root=/r", "create", "-b/b", "--pid-file", "/p", "id1"},
         argv_t{"runc", "--root", "/r", "create", "-b=/b", "-pid-file=/p", "--",
                "id1"},
         // runc reorders flags after the id (urfave/cli).
@@ -213,9 +225,9 @@ BOOST_AUTO_TEST_CASE(flag_spellings) {
 }
 
 BOOST_AUTO_TEST_CASE(every_known_runc_and_crun_flag) {
-  auto cmd = parse_ok({"runc", "--debug", "--log", "/l", "--log-format",
-                       "text", "--criu", "/usr/sbin/criu", "--rootless",
-                       "auto", "--systemd-cgroup", "create", "ctr"});
+  auto cmd = parse_ok({"runc", "--debug", "--log", "/l", "--log-format", "text",
+                       "--criu", "/usr/sbin/criu", "--rootless", "auto",
+                       "--systemd-cgroup", "create", "ctr"});
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   BOOST_TEST(cmd.id == "ctr");
   cmd = parse_ok({"runc", "create", "--console-socket", "/s.sock",
@@ -224,10 +236,9 @@ BOOST_AUTO_TEST_CASE(every_known_runc_and_crun_flag) {
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   BOOST_TEST(cmd.id == "ctr");
   BOOST_TEST(cmd.bundle == "/b");
-  cmd = parse_ok({"/usr/bin/crun", "--cgroup-manager", "systemd",
-                  "--log-level", "debug", "create", "--config",
-                  "/b/other.json", "--no-subreaper", "-b", "/b", "--pid-file",
-                  "/p", "ctr"});
+  cmd = parse_ok({"/usr/bin/crun", "--cgroup-manager", "systemd", "--log-level",
+                  "debug", "create", "--config", "/b/other.json",
+                  "--no-subreaper", "-b", "/b", "--pid-file", "/p", "ctr"});
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   BOOST_TEST(cmd.runtime == "crun");
   BOOST_TEST(cmd.config == "/b/other.json");
@@ -243,14 +254,14 @@ BOOST_AUTO_TEST_CASE(every_known_runc_and_crun_flag) {
 BOOST_AUTO_TEST_CASE(unknown_flags_and_the_last_positional) {
   // A future value-taking flag we do not know: its value looks like a
   // positional, but the id is the last one.
-  auto cmd = parse_ok({"runc", "create", "--future-flag", "v", "--bundle",
-                       "/b", "ctr"});
+  auto cmd = parse_ok(
+    {"runc", "create", "--future-flag", "v", "--bundle", "/b", "ctr"});
   BOOST_TEST(cmd.id == "ctr");
   cmd = parse_ok({"runc", "create", "-Z", "--bundle", "/b", "ctr"});
   BOOST_TEST(cmd.id == "ctr");
   // A value flag's value is taken even when it starts with '-'.
-  cmd = parse_ok({"runc", "create", "--bundle", "/b", "--console-socket",
-                  "-weird", "ctr"});
+  cmd = parse_ok(
+    {"runc", "create", "--bundle", "/b", "--console-socket", "-weird", "ctr"});
   BOOST_TEST(cmd.id == "ctr");
 }
 
@@ -334,29 +345,28 @@ BOOST_AUTO_TEST_CASE(paths) {
                       "not an absolute path"));
   BOOST_TEST(contains(parse_err({"runc", "create", "--pid-file", "p", "c"}),
                       "--pid-file"));
-  BOOST_TEST(contains(parse_err({"runc", "--root", "r", "create", "c"}),
-                      "--root"));
+  BOOST_TEST(
+    contains(parse_err({"runc", "--root", "r", "create", "c"}), "--root"));
   BOOST_TEST(contains(parse_err({"runc", "create", "--bundle=", "c"}),
                       "--bundle is empty"));
-  BOOST_TEST(contains(parse_err({"crun", "create", "-f", "my.json", "c"}),
-                      "--config"));
-  BOOST_TEST(contains(parse_err({"conmon", "-c", "c", "-b", "b"}),
-                      "-b/--bundle"));
+  BOOST_TEST(
+    contains(parse_err({"crun", "create", "-f", "my.json", "c"}), "--config"));
+  BOOST_TEST(
+    contains(parse_err({"conmon", "-c", "c", "-b", "b"}), "-b/--bundle"));
   BOOST_TEST(contains(parse_err({"conmon", "-c", "c", "-p", "./p"}),
                       "-p/--container-pidfile"));
-  BOOST_TEST(contains(parse_err({"conmon", "-c", "c", "-r", "runc"}),
-                      "-r/--runtime"));
-  BOOST_TEST(contains(parse_err({"conmon", "-c", "c", "--runtime-arg",
-                                 "--root=rel"}),
-                      "--root"));
+  BOOST_TEST(
+    contains(parse_err({"conmon", "-c", "c", "-r", "runc"}), "-r/--runtime"));
+  BOOST_TEST(contains(
+    parse_err({"conmon", "-c", "c", "--runtime-arg", "--root=rel"}), "--root"));
   // The checker itself also bounds length.
   BOOST_TEST(
     contains(check_absolute_path(std::string(max_path_bytes + 1, '/'), "p"),
              "4096 bytes"));
-  BOOST_TEST(check_absolute_path(std::string(max_path_bytes, '/'), "p")
-               .empty());
-  BOOST_TEST(contains(check_absolute_path(std::string{"/a\0b", 4}, "p"),
-                      "NUL"));
+  BOOST_TEST(
+    check_absolute_path(std::string(max_path_bytes, '/'), "p").empty());
+  BOOST_TEST(
+    contains(check_absolute_path(std::string{"/a\0b", 4}, "p"), "NUL"));
 }
 
 BOOST_AUTO_TEST_CASE(argv_bounds) {
@@ -365,8 +375,8 @@ BOOST_AUTO_TEST_CASE(argv_bounds) {
   BOOST_TEST(contains(parse_err(many), "21 entries"));
   BOOST_TEST(contains(parse_err({"runc", "create", std::string(256, 'a')}),
                       "argv[2] is 256 bytes"));
-  BOOST_TEST(contains(parse_err({"runc", "create", std::string{"a\0b", 3}}),
-                      "NUL"));
+  BOOST_TEST(
+    contains(parse_err({"runc", "create", std::string{"a\0b", 3}}), "NUL"));
   // Even for commands that would be ignored: the bounds come first.
   BOOST_TEST(
     contains(parse_err({"/proc/self/exe", std::string(300, 'x')}), "300"));
@@ -378,9 +388,9 @@ BOOST_AUTO_TEST_CASE(possibly_truncated_entries) {
   auto long_path = "/" + std::string(max_argv_entry_bytes - 1, 'p');
   BOOST_TEST(contains(parse_err({"runc", "create", "--bundle", long_path, "c"}),
                       "--bundle may have been truncated"));
-  BOOST_TEST(contains(parse_err({"runc", "create",
-                                 "--pid-file=" + long_path.substr(11), "c"}),
-                      "--pid-file may have been truncated"));
+  BOOST_TEST(contains(
+    parse_err({"runc", "create", "--pid-file=" + long_path.substr(11), "c"}),
+    "--pid-file may have been truncated"));
   BOOST_TEST(contains(
     parse_err({"runc", "create", std::string(max_argv_entry_bytes, 'i')}),
     "container id may have been truncated"));
@@ -390,8 +400,8 @@ BOOST_AUTO_TEST_CASE(possibly_truncated_entries) {
   auto cmd = parse_ok({"runc", "--log", long_path, "create", "c"});
   BOOST_TEST(cmd.kind == runtime_command_kind::create);
   // 254 bytes cannot have been cut.
-  cmd = parse_ok({"runc", "create", "--bundle", "/" + std::string(253, 'p'),
-                  "c"});
+  cmd = parse_ok(
+    {"runc", "create", "--bundle", "/" + std::string(253, 'p'), "c"});
   BOOST_TEST(cmd.bundle.size() == 254u);
 }
 

@@ -33,17 +33,20 @@ bool contains(const std::string& haystack, const std::string& needle) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(parses_every_kind) {
-  auto text = header + "\n"
-              + R"({"kind": "file", "path": "/b/config.json", "content": "{}"})"
-                "\n"
-              + R"({"kind": "dir", "path": "/run/runc", "entries": ["a"]})" "\n"
-              + R"({"kind": "proc", "pid": 7, "start_time": 9, "mntns": 1, "netns": 2})"
-                "\n\n"
-              + R"({"kind": "exec", "at_ms": 5, "tid": 3, "mntns": 1, "argv": ["runc", "create"]})"
-                "\n"
-              + R"({"kind": "pidfile_read", "at_ms": 6, "path": "/p", "content": "7"})"
-                "\n"
-              + R"({"kind": "exit", "at_ms": 9, "pid": 7})" "\n";
+  auto text
+    = header + "\n"
+      + R"({"kind": "file", "path": "/b/config.json", "content": "{}"})"
+        "\n"
+      + R"({"kind": "dir", "path": "/run/runc", "entries": ["a"]})"
+        "\n"
+      + R"({"kind": "proc", "pid": 7, "start_time": 9, "mntns": 1, "netns": 2})"
+        "\n\n"
+      + R"({"kind": "exec", "at_ms": 5, "tid": 3, "mntns": 1, "argv": ["runc", "create"]})"
+        "\n"
+      + R"({"kind": "pidfile_read", "at_ms": 6, "path": "/p", "content": "7"})"
+        "\n"
+      + R"({"kind": "exit", "at_ms": 9, "pid": 7})"
+        "\n";
   scenario sc;
   BOOST_REQUIRE_EQUAL(parse(text, &sc), "");
   BOOST_TEST(sc.name == "t");
@@ -60,11 +63,13 @@ BOOST_AUTO_TEST_CASE(parses_every_kind) {
 }
 
 BOOST_AUTO_TEST_CASE(msgpack_encoding_reads_the_same) {
-  std::vector<nlohmann::json> records{
-    nlohmann::json::parse(header),
-    {{"kind", "exec"}, {"at_ms", 1}, {"tid", 2}, {"mntns", 3},
-     {"argv", {"runc", "create"}}},
-    {{"kind", "end"}, {"at_ms", 4}}};
+  std::vector<nlohmann::json> records{nlohmann::json::parse(header),
+                                      {{"kind", "exec"},
+                                       {"at_ms", 1},
+                                       {"tid", 2},
+                                       {"mntns", 3},
+                                       {"argv", {"runc", "create"}}},
+                                      {{"kind", "end"}, {"at_ms", 4}}};
   std::string bytes;
   for (auto& r : records) {
     auto packed = nlohmann::json::to_msgpack(r);
@@ -118,9 +123,11 @@ BOOST_AUTO_TEST_CASE(header_and_time_rules) {
                       "first record must be the header"));
   BOOST_TEST(contains(parse(R"({"nodewatch_scenario": 2})"),
                       "version 2 is not supported"));
-  auto back_in_time = header + "\n" + R"({"kind": "exit", "at_ms": 5, "pid": 1})"
-                      + "\n" + R"({"kind": "exit", "at_ms": 4, "pid": 1})";
-  BOOST_TEST(contains(parse(back_in_time), "record 3, field 'at_ms': goes back"));
+  auto back_in_time = header + "\n"
+                      + R"({"kind": "exit", "at_ms": 5, "pid": 1})" + "\n"
+                      + R"({"kind": "exit", "at_ms": 4, "pid": 1})";
+  BOOST_TEST(
+    contains(parse(back_in_time), "record 3, field 'at_ms': goes back"));
   auto after_end = header + "\n" + R"({"kind": "end", "at_ms": 5})" + "\n"
                    + R"({"kind": "exit", "at_ms": 6, "pid": 1})";
   BOOST_TEST(contains(parse(after_end), "after 'end'"));
@@ -129,7 +136,8 @@ BOOST_AUTO_TEST_CASE(header_and_time_rules) {
 BOOST_AUTO_TEST_CASE(bounds) {
   std::string huge(nw::max_scenario_bytes + 1, ' ');
   BOOST_TEST(contains(parse(huge), "larger than 64 MiB"));
-  std::string big_argv = R"({"kind": "exec", "at_ms": 1, "tid": 1, "mntns": 1, "argv": [)";
+  std::string big_argv
+    = R"({"kind": "exec", "at_ms": 1, "tid": 1, "mntns": 1, "argv": [)";
   for (int i = 0; i < 4097; ++i)
     big_argv += std::string{i ? "," : ""} + "\"a\"";
   big_argv += "]}";
@@ -138,10 +146,11 @@ BOOST_AUTO_TEST_CASE(bounds) {
 
 BOOST_AUTO_TEST_CASE(scripted_host_answers_from_the_scenario) {
   scenario sc;
-  auto text = header + "\n"
-              + R"({"kind": "file", "path": "/f", "content": "0123456789"})"
-                "\n"
-              + R"({"kind": "proc", "pid": 7, "start_time": 9, "mntns": 1, "netns": 2})";
+  auto text
+    = header + "\n"
+      + R"({"kind": "file", "path": "/f", "content": "0123456789"})"
+        "\n"
+      + R"({"kind": "proc", "pid": 7, "start_time": 9, "mntns": 1, "netns": 2})";
   BOOST_REQUIRE_EQUAL(parse(text, &sc), "");
   auto host = nw::make_scripted_host(sc);
   std::string out;
