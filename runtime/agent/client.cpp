@@ -82,8 +82,12 @@ bool is_loopback(const std::string& host) {
          && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
-int run_ps(const endpoint& node, const std::string& select, bool all,
-           output_format fmt) {
+namespace {
+
+/// Parses the selector and connects to the node, then runs `f(sys, facade,
+/// sel)`; returns the exit code (2 for a bad selector, 1 if unreachable).
+template <class F>
+int with_node(const endpoint& node, const std::string& select, F f) {
   selector sel;
   if (!parse_select(select, sel))
     return 2;
@@ -93,58 +97,66 @@ int run_ps(const endpoint& node, const std::string& select, bool all,
   auto facade = connect(sys, node);
   if (!facade)
     return 1;
-  int rc = 1;
-  caf::scoped_actor self{sys};
-  self->request(*facade, request_timeout, list_atom::value, sel, all)
-    .receive(
-      [&](std::vector<container_event>& xs) {
-        write_stdout(format_ps(xs, fmt));
-        rc = 0;
-      },
-      [&](caf::error& err) {
-        log::error("ps failed", {{"error", render(err)}});
-      });
-  return rc;
+  return f(sys, *facade, sel);
+}
+
+} // namespace
+
+int run_ps(const endpoint& node, const std::string& select, bool all,
+           output_format fmt) {
+  return with_node(
+    node, select,
+    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+      int rc = 1;
+      caf::scoped_actor self{sys};
+      self->request(facade, request_timeout, list_atom::value, sel, all)
+        .receive(
+          [&](std::vector<container_event>& xs) {
+            write_stdout(format_ps(xs, fmt));
+            rc = 0;
+          },
+          [&](caf::error& err) {
+            log::error("ps failed", {{"error", render(err)}});
+          });
+      return rc;
+    });
 }
 
 int run_events(const endpoint& node, const std::string& select, bool all,
                output_format fmt) {
-  selector sel;
-  if (!parse_select(select, sel))
-    return 2;
-  caf::actor_system_config cfg;
-  configure(cfg);
-  caf::actor_system sys{cfg};
-  auto facade = connect(sys, node);
-  if (!facade)
-    return 1;
-  if (fmt == output_format::table)
-    write_stdout(event_table_header());
-  auto sink = sys.spawn(
-    [fmt](event_sink_actor::pointer) -> event_sink_actor::behavior_type {
-      return {
-        [fmt](event_atom, const container_event& ev) {
-          write_stdout(format_event(ev, fmt));
-        },
-      };
+  return with_node(
+    node, select,
+    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+      if (fmt == output_format::table)
+        write_stdout(event_table_header());
+      auto sink = sys.spawn(
+        [fmt](event_sink_actor::pointer) -> event_sink_actor::behavior_type {
+          return {
+            [fmt](event_atom, const container_event& ev) {
+              write_stdout(format_event(ev, fmt));
+            },
+          };
+        });
+      int rc = 1;
+      caf::scoped_actor self{sys};
+      self->monitor(facade);
+      self
+        ->request(facade, request_timeout, subscribe_atom::value, sel, all,
+                  sink)
+        .receive([&](uint64_t) { rc = 0; },
+                 [&](caf::error& err) {
+                   log::error("events failed", {{"error", render(err)}});
+                 });
+      if (rc == 0) {
+        // Stream until the agent goes away (or we are interrupted).
+        self->receive([&](const caf::down_msg&) {
+          log::error("the agent went away");
+          rc = 1;
+        });
+      }
+      caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+      return rc;
     });
-  int rc = 1;
-  caf::scoped_actor self{sys};
-  self->monitor(*facade);
-  self->request(*facade, request_timeout, subscribe_atom::value, sel, all, sink)
-    .receive([&](uint64_t) { rc = 0; },
-             [&](caf::error& err) {
-               log::error("events failed", {{"error", render(err)}});
-             });
-  if (rc == 0) {
-    // Stream until the agent goes away (or we are interrupted).
-    self->receive([&](const caf::down_msg&) {
-      log::error("the agent went away");
-      rc = 1;
-    });
-  }
-  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
-  return rc;
 }
 
 } // namespace nw

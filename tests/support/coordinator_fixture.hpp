@@ -50,6 +50,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/selector.hpp"
 #include "messages/type_ids.hpp"
 
 namespace nw::test {
@@ -177,6 +178,25 @@ inline std::ostream& boost_test_print_type(std::ostream& os, const error& x) {
 }
 
 } // namespace caf
+
+namespace nw::test {
+
+/// The nodewatch code of `err` (errc::none for other categories).
+inline errc code_of(const caf::error& err) {
+  if (!err || err.category() != error_category)
+    return errc::none;
+  return static_cast<errc>(err.code());
+}
+
+/// Parses a selector the test knows to be valid.
+inline selector sel(const std::string& text) {
+  selector result;
+  std::string error;
+  BOOST_REQUIRE_MESSAGE(parse_selector(text, result, error), error);
+  return result;
+}
+
+} // namespace nw::test
 
 namespace nw::test {
 

@@ -22,6 +22,9 @@
 #include "messages/selector.hpp"
 #include "tests/support/coordinator_fixture.hpp"
 
+using nw::test::code_of;
+using nw::test::sel;
+
 using namespace nw;
 using namespace std::chrono_literals;
 
@@ -31,20 +34,6 @@ using events = std::vector<container_event>;
 using strings = std::vector<std::string>;
 
 constexpr uint64_t wall_start = 1763932212000000000ull;
-
-/// The nodewatch code of `err` (errc::none for other categories).
-errc code_of(const caf::error& err) {
-  if (!err || err.category() != error_category)
-    return errc::none;
-  return static_cast<errc>(err.code());
-}
-
-selector sel(const std::string& text) {
-  selector result;
-  std::string error;
-  BOOST_REQUIRE_MESSAGE(parse_selector(text, result, error), error);
-  return result;
-}
 
 container_info make(std::string id, std::string name, std::string ns = "",
                     bool sandbox = false) {

@@ -19,6 +19,9 @@
 #include "runtime/kernel/scenario.hpp"
 #include "runtime/kernel/scripted_edge.hpp"
 #include "tests/support/coordinator_fixture.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 #ifndef NW_DEMO_SCENARIO
 #  error "NW_DEMO_SCENARIO must name docs/scenarios/demo.jsonl"
@@ -364,10 +367,6 @@ strings ids_of(const std::vector<container_event>& xs) {
   for (auto& x : xs)
     result.push_back(x.info->id);
   return result;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 using k = event_kind;

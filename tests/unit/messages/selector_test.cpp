@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "messages/selector.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 namespace nw {
 
@@ -53,10 +56,6 @@ container_info make(std::string name, std::string ns, std::string pod,
   x.k8s.pod = std::move(pod);
   x.runtime = std::move(runtime);
   return x;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 // A small pod fleet used by the matching tests.

@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "actors/pidfile_watcher/oci_config.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 using namespace nw;
 
@@ -23,10 +26,6 @@ std::string parse_err(std::string_view text) {
   BOOST_TEST(res.error().find('\n') == std::string::npos);
   BOOST_TEST(res.error().size() < 512u);
   return res.error();
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 // Trimmed from what containerd 1.6's CRI plugin writes for a pod sandbox.

@@ -4,6 +4,9 @@
 #include <string>
 
 #include "actors/pidfile_watcher/pidfile.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 using namespace nw;
 
@@ -15,10 +18,6 @@ std::string parse_err(std::string_view bytes) {
   BOOST_TEST(!res.error().empty());
   BOOST_TEST(res.error().find('\n') == std::string::npos);
   return res.error();
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace

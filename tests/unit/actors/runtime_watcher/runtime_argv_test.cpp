@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "actors/runtime_watcher/runtime_argv.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 using namespace nw;
 
@@ -38,10 +41,6 @@ std::string parse_err(const argv_t& argv) {
   BOOST_TEST(!res.error().empty());
   BOOST_TEST(res.error().find('\n') == std::string::npos);
   return res.error();
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace

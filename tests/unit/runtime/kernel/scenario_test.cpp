@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/kernel/scenario.hpp"
+#include "tests/support/text.hpp"
+
+using nw::test::contains;
 
 using nw::scenario;
 using nw::scenario_step;
@@ -24,10 +27,6 @@ std::string parse(const std::string& text, scenario* out = nullptr) {
   }
   BOOST_TEST(!error.empty());
   return error;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace
