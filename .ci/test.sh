@@ -9,7 +9,7 @@ build_dir=${NODEWATCH_BUILD_DIR:-build}
 packages=(
   cmake ninja-build g++ pkg-config ccache clang-format
   clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-  libcaf-dev libssl-dev libuv1-dev libmsgpack-cxx-dev nlohmann-json3-dev
+  runc libcaf-dev libssl-dev libuv1-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libcli11-dev libboost-test-dev libseccomp-dev libclang-rt-14-dev
   busybox-static iproute2 procps
 )

@@ -11,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/interfaces.hpp"
 #include "messages/fields.hpp"
 
 namespace nw {
@@ -117,5 +118,14 @@ using kernel_edge_actor = caf::typed_actor<
   caf::reacts_to<unwatch_atom, std::string>,
   // Watches the exit of a process, named by pid and start time.
   caf::reacts_to<watch_atom, uint32_t, uint64_t, exit_watcher_actor>>;
+
+using play_atom = caf::atom_constant<caf::atom("nw_play")>;
+
+/// A kernel edge as the assembly drives it: `play` starts it (runtime execs
+/// go to the given watcher), and it reports its counters. Both the scripted
+/// kernel and the real one have this interface.
+using edge_actor = kernel_edge_actor::extend<
+  caf::reacts_to<play_atom, runtime_watcher_actor>,
+  caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
 } // namespace nw

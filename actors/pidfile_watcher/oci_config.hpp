@@ -20,7 +20,7 @@ namespace nw {
 
 /// Largest config.json accepted; real ones are a few KiB to a few 100 KiB
 /// (CRI-O copies all pod annotations into one annotation).
-inline constexpr size_t max_config_bytes = size_t{1} << 20;
+inline constexpr size_t max_config_bytes = size_t{16} << 20;
 
 /// Deepest nesting of arrays and objects accepted (real configs reach ~6).
 inline constexpr size_t max_json_depth = 64;

@@ -21,8 +21,8 @@ using watcher_impl_actor
 struct watcher_state {
   pidfile_watch_request req;
   pidfile_watcher_config cfg;
-  /// config.json as read before the pidfile was watched ("" if unreadable).
-  std::string config_json;
+  /// config.json, read and parsed before the pidfile was watched.
+  oci_config config;
   /// The pidfile was read: the watch is no longer pending.
   bool read = false;
   static inline const char* name = "nw.pidfile_watcher";
@@ -30,18 +30,16 @@ struct watcher_state {
 
 using watcher_ptr = watcher_impl_actor::stateful_pointer<watcher_state>;
 
-/// Reads config.json before the pidfile is watched: reading it later, from
-/// inside the hold, could block on our own marks (DESIGN.md).
-std::string read_config(const watcher_state& st) {
+/// Reads and parses config.json before the pidfile is watched: reading it
+/// later, from inside the hold, could block on our own marks (DESIGN.md).
+parse_result<oci_config> read_config(const watcher_state& st) {
   std::string error;
   for (auto& path : config_json_paths(st.req.bundle)) {
     std::string text;
     if (st.cfg.host->read_file(path, max_config_bytes, text, error))
-      return text;
+      return parse_oci_config(text);
   }
-  log::warn("config.json unreadable; the container gets no annotations",
-            {{"id", st.req.id}, {"error", error}});
-  return {};
+  return parse_error{error};
 }
 
 /// Gives up on this create: answers the held event, reports, leaves.
@@ -67,9 +65,20 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
   auto& st = self->state;
   st.req = std::move(req);
   st.cfg = std::move(cfg);
-  st.config_json = read_config(st);
+  auto config = read_config(st);
+  if (!config) {
+    // Without its config the container cannot be described: say so, let
+    // the create go on, watch nothing.
+    fail(self, st.req.exec_token, "config.json: " + config.error());
+    return watcher_impl_actor::behavior_type::make_empty_behavior();
+  }
+  st.config = std::move(config).value();
   self->send(st.cfg.edge, watch_atom::value, st.req.pid_file,
              caf::actor_cast<pidfile_watcher_actor>(self));
+  // Same sender, same receiver: the edge places the watch before it lets
+  // the create go on.
+  if (st.req.exec_token != 0)
+    self->send(st.cfg.edge, verdict_atom::value, st.req.exec_token);
   self->delayed_send(self, st.cfg.pending_timeout, expire_atom::value);
   return {
     [self](pidfile_read& ev) {
@@ -87,11 +96,15 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
       std::string error;
       if (!st.cfg.host->proc(static_cast<uint32_t>(pid.value()), proc, error))
         return fail(self, ev.token, "/proc: " + error);
+      if (proc.mntns == 0)
+        return fail(self, ev.token,
+                    "the mount namespace of pid " + std::to_string(pid.value())
+                      + " is unreadable");
       if (proc.mntns == st.req.runtime_mntns)
         return fail(self, ev.token,
                     "pid " + std::to_string(pid.value())
                       + " shares the runtime's mount namespace");
-      auto info = make_container_info(st.req, st.config_json, proc);
+      auto info = make_container_info(st.req, st.config, proc);
       self
         ->request(st.cfg.registry, st.cfg.add_timeout, add_atom::value,
                   std::move(info))
@@ -121,7 +134,7 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
 } // namespace
 
 container_info make_container_info(const pidfile_watch_request& req,
-                                   const std::string& config_json,
+                                   const oci_config& config,
                                    const proc_status& proc) {
   container_info info;
   info.id = req.id;
@@ -133,15 +146,8 @@ container_info make_container_info(const pidfile_watch_request& req,
   info.bundle = req.bundle;
   info.runtime = req.runtime;
   info.held = true;
-  if (!config_json.empty()) {
-    if (auto cfg = parse_oci_config(config_json)) {
-      info.annotations = cfg->annotations;
-      info.host_network = cfg->host_network;
-    } else {
-      log::warn("config.json rejected",
-                {{"id", req.id}, {"reason", cfg.error()}});
-    }
-  }
+  info.annotations = config.annotations;
+  info.host_network = config.host_network;
   auto k8s = extract_k8s(info.annotations);
   info.k8s.namespace_ = k8s.namespace_;
   info.k8s.pod = k8s.pod;

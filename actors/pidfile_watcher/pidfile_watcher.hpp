@@ -11,6 +11,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/pidfile_watcher/oci_config.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/kernel_edge.hpp"
 #include "runtime/kernel/host_view.hpp"
@@ -28,6 +29,9 @@ struct pidfile_watch_request {
   std::string manager_name;
   /// The runtime's own mount namespace: the container's must differ.
   uint64_t runtime_mntns = 0;
+  /// The held exec of `runtime create`, allowed once the pidfile watch is
+  /// placed (0: nothing held).
+  uint64_t exec_token = 0;
 };
 
 /// Whom a pidfile watcher talks to.
@@ -47,7 +51,7 @@ pidfile_watcher_actor spawn_pidfile_watcher(caf::actor_system& sys,
 /// Builds the registry's record from what detection gathered; pure, so the
 /// rules for names and k8s fields are tested without actors.
 container_info make_container_info(const pidfile_watch_request& req,
-                                   const std::string& config_json,
+                                   const oci_config& config,
                                    const proc_status& proc);
 
 } // namespace nw

@@ -31,14 +31,18 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
   return {
     [self](runtime_exec& ev) {
       auto& st = self->state;
-      // argv is already in the message: the exec may go on.
-      self->send(st.cfg.edge, verdict_atom::value, ev.token);
+      // argv is already in the message: any exec but a create may go on.
+      auto allow
+        = [&] { self->send(st.cfg.edge, verdict_atom::value, ev.token); };
       auto cmd = parse_runtime_argv(ev.argv);
       if (!cmd) {
+        allow();
         log::warn("runtime argv rejected",
                   {{"tid", std::to_string(ev.tid)}, {"reason", cmd.error()}});
         return;
       }
+      if (cmd->kind != runtime_command_kind::create)
+        allow();
       switch (cmd->kind) {
         case runtime_command_kind::conmon:
           if (!cmd->name.empty()) {
@@ -54,6 +58,10 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           req.pid_file = cmd->pid_file;
           req.runtime = cmd->runtime;
           req.runtime_mntns = ev.mntns;
+          // The create stays held until its pidfile watch is in place, so
+          // the runtime cannot write and hand over the pidfile before we
+          // watch it; the pidfile watcher answers this token.
+          req.exec_token = ev.token;
           if (auto i = st.names.find(cmd->id); i != st.names.end()) {
             req.manager_name = std::move(i->second);
             st.names.erase(i);

@@ -12,33 +12,82 @@ namespace nw {
 
 namespace {
 
+using poll_atom = caf::atom_constant<caf::atom("nw_poll")>;
+
+using termination_impl_actor
+  = termination_actor::extend<caf::reacts_to<poll_atom>>;
+
 struct termination_state {
-  registry_actor registry;
-  kernel_edge_actor edge;
+  termination_config cfg;
   /// Watched init processes: (pid, start time) → container id.
   std::map<std::pair<uint32_t, uint64_t>, std::string> watched;
+  /// A poll is scheduled.
+  bool polling = false;
   static inline const char* name = "nw.termination";
 };
 
-using termination_ptr = termination_actor::stateful_pointer<termination_state>;
+using termination_ptr
+  = termination_impl_actor::stateful_pointer<termination_state>;
+
+void arm_poller(termination_ptr self) {
+  auto& st = self->state;
+  if (st.polling || st.watched.empty() || st.cfg.poll_interval.count() == 0)
+    return;
+  st.polling = true;
+  self->delayed_send(self, st.cfg.poll_interval, poll_atom::value);
+}
 
 void watch(termination_ptr self, const container_info& info) {
   auto& st = self->state;
   if (info.pid == 0)
     return;
   st.watched[{info.pid, info.start_time}] = info.id;
-  self->send(st.edge, watch_atom::value, info.pid, info.start_time,
+  self->send(st.cfg.edge, watch_atom::value, info.pid, info.start_time,
              caf::actor_cast<exit_watcher_actor>(self));
+  arm_poller(self);
 }
 
-termination_actor::behavior_type termination(termination_ptr self,
-                                             registry_actor registry,
-                                             kernel_edge_actor edge) {
-  self->state.registry = registry;
-  self->state.edge = std::move(edge);
+/// The process ended: remove its container (once).
+void exited(termination_ptr self, std::pair<uint32_t, uint64_t> key) {
+  auto& st = self->state;
+  auto i = st.watched.find(key);
+  if (i == st.watched.end())
+    return;
+  auto id = i->second;
+  st.watched.erase(i);
+  self->request(st.cfg.registry, caf::infinite, remove_atom::value, id)
+    .then(
+      [](bool) {},
+      [id](caf::error& err) {
+        log::warn("removal failed", {{"id", id}, {"error", to_string(err)}});
+      });
+}
+
+/// Checks each watched pid (O(watched), never a scan of /proc): gone, a
+/// zombie, or another process under the same pid (start time) means the
+/// container's init has exited.
+void poll(termination_ptr self) {
+  auto& st = self->state;
+  st.polling = false;
+  std::vector<std::pair<uint32_t, uint64_t>> gone;
+  for (auto& [key, id] : st.watched) {
+    proc_status p;
+    std::string error;
+    if (!st.cfg.host->proc(key.first, p, error) || p.start_time != key.second
+        || p.state == 'Z' || p.state == 'X')
+      gone.push_back(key);
+  }
+  for (auto& key : gone)
+    exited(self, key);
+  arm_poller(self);
+}
+
+termination_impl_actor::behavior_type termination(termination_ptr self,
+                                                  termination_config cfg) {
+  self->state.cfg = std::move(cfg);
   self
-    ->request(registry, caf::infinite, subscribe_atom::value, selector{},
-              caf::actor_cast<subscriber_actor>(self))
+    ->request(self->state.cfg.registry, caf::infinite, subscribe_atom::value,
+              selector{}, caf::actor_cast<subscriber_actor>(self))
     .then(
       [self](const std::vector<container_event>& snapshot) {
         for (auto& ev : snapshot)
@@ -60,28 +109,18 @@ termination_actor::behavior_type termination(termination_ptr self,
       return ack_atom::value;
     },
     [self](const process_exited& ex) {
-      auto& st = self->state;
-      auto i = st.watched.find({ex.pid, ex.start_time});
-      if (i == st.watched.end())
-        return;
-      auto id = i->second;
-      st.watched.erase(i);
-      self->request(st.registry, caf::infinite, remove_atom::value, id)
-        .then([](bool) {},
-              [id](caf::error& err) {
-                log::warn("removal failed",
-                          {{"id", id}, {"error", to_string(err)}});
-              });
+      exited(self, {ex.pid, ex.start_time});
     },
+    [self](poll_atom) { poll(self); },
   };
 }
 
 } // namespace
 
 termination_actor spawn_termination(caf::actor_system& sys,
-                                    registry_actor registry,
-                                    kernel_edge_actor edge) {
-  return sys.spawn(termination, std::move(registry), std::move(edge));
+                                    termination_config cfg) {
+  return caf::actor_cast<termination_actor>(
+    sys.spawn(termination, std::move(cfg)));
 }
 
 } // namespace nw

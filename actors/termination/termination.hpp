@@ -1,22 +1,36 @@
 // Termination: a registry subscriber that watches each container's init
-// process through its kernel edge and asks the registry to remove the
-// container when it exits. (The pidfd path and the /proc poller arrive with
-// the termination issue; the scripted edge reports exits from a scenario.)
+// process and asks the registry to remove the container when it exits. Two
+// sources, whichever sees the exit first: the kernel edge's exit reports
+// (the scripted kernel now; pidfd with the termination issue) and a poller
+// that checks only the watched pids in /proc every poll interval.
 #pragma once
+
+#include <chrono>
+#include <memory>
 
 #include <caf/fwd.hpp>
 
 #include "messages/interfaces.hpp"
 #include "messages/kernel_edge.hpp"
+#include "runtime/kernel/host_view.hpp"
 
 namespace nw {
 
 /// A subscriber that also receives process exits.
 using termination_actor = subscriber_actor::extend_with<exit_watcher_actor>;
 
-/// Spawns the termination watcher and subscribes it to `registry`.
+/// What termination watches with.
+struct termination_config {
+  registry_actor registry;
+  kernel_edge_actor edge;
+  /// /proc as the poller reads it.
+  std::shared_ptr<const host_view> host;
+  /// The poller's period; 0 turns it off (a scripted host never changes).
+  std::chrono::milliseconds poll_interval{1000};
+};
+
+/// Spawns the termination watcher and subscribes it to the registry.
 termination_actor spawn_termination(caf::actor_system& sys,
-                                    registry_actor registry,
-                                    kernel_edge_actor edge);
+                                    termination_config cfg);
 
 } // namespace nw

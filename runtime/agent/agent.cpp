@@ -61,12 +61,22 @@ int run_agent(const agent_options& opts) {
   caf::actor_system sys{cfg};
   graph_options gopts;
   gopts.script = script;
+  gopts.real_kernel = !script;
+  gopts.edge.host_root = opts.host_root;
+  gopts.edge.runtime_paths = opts.runtime_paths;
+  gopts.poll_interval = opts.poll_interval;
   gopts.hold_deadline = opts.hold_deadline;
   gopts.print = true;
   gopts.fmt = opts.fmt;
   gopts.out = write_stdout;
   gopts.on_end = [] { log::info("scenario played to its end"); };
-  auto g = spawn_graph(sys, gopts);
+  auto spawned = spawn_graph(sys, gopts);
+  if (!spawned) {
+    log::error("cannot watch the node's container runtimes",
+               {{"error", render(spawned.error())}});
+    return 1;
+  }
+  auto& g = *spawned;
   int rc = 0;
   auto port = caf::io::publish(g.node, opts.listen.port,
                                opts.listen.host.c_str(), true);
@@ -79,13 +89,9 @@ int run_agent(const agent_options& opts) {
   } else {
     log::info("node facade listening (plain TCP, loopback only)",
               {{"listen", opts.listen.host + ":" + std::to_string(*port)}});
-    if (script) {
+    if (script)
       log::info("running on a scripted kernel", {{"scenario", opts.scenario}});
-      g.play();
-    } else {
-      log::warn("kernel detection is not part of this build yet: the "
-                "registry stays empty unless --scenario feeds it");
-    }
+    g.play();
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});

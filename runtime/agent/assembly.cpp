@@ -8,6 +8,7 @@
 #include "actors/registry/registry.hpp"
 #include "actors/runtime_watcher/runtime_watcher.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/kernel/linux_edge.hpp"
 
 namespace nw {
 
@@ -15,7 +16,8 @@ void add_nodewatch_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::nodewatch>();
 }
 
-graph spawn_graph(caf::actor_system& sys, const graph_options& opts) {
+caf::expected<graph> spawn_graph(caf::actor_system& sys,
+                                 const graph_options& opts) {
   graph g;
   auto fanout = opts.hold_deadline - std::chrono::milliseconds{250};
   if (fanout < std::chrono::milliseconds{1})
@@ -25,17 +27,34 @@ graph spawn_graph(caf::actor_system& sys, const graph_options& opts) {
   g.node = spawn_node(sys, node_config{g.registry});
   if (opts.print)
     g.printer = spawn_printer(sys, g.registry, opts.fmt, opts.out);
+  std::shared_ptr<const host_view> host;
+  auto poll_interval = opts.poll_interval;
   if (opts.script) {
     g.edge = spawn_scripted_edge(
       sys, scripted_edge_config{opts.script, opts.hold_deadline, opts.on_end});
-    g.termination = spawn_termination(sys, g.registry, g.edge);
-    runtime_watcher_config wcfg;
-    wcfg.edge = g.edge;
-    wcfg.registry = g.registry;
-    wcfg.host = make_scripted_host(*opts.script);
-    wcfg.add_timeout = fanout + std::chrono::milliseconds{150};
-    g.watcher = spawn_runtime_watcher(sys, std::move(wcfg));
+    host = make_scripted_host(*opts.script);
+    poll_interval = std::chrono::milliseconds{0}; // a script's /proc is fixed
+  } else if (opts.real_kernel) {
+    auto edge_cfg = opts.edge;
+    edge_cfg.hold_deadline = opts.hold_deadline;
+    auto edge = spawn_linux_edge(sys, std::move(edge_cfg));
+    if (!edge) {
+      g.shutdown();
+      return std::move(edge.error());
+    }
+    g.edge = std::move(*edge);
+    host = make_linux_host(opts.edge.host_root);
+  } else {
+    return g; // registry and facade only
   }
+  g.termination = spawn_termination(
+    sys, termination_config{g.registry, g.edge, host, poll_interval});
+  runtime_watcher_config wcfg;
+  wcfg.edge = g.edge;
+  wcfg.registry = g.registry;
+  wcfg.host = host;
+  wcfg.add_timeout = fanout + std::chrono::milliseconds{150};
+  g.watcher = spawn_runtime_watcher(sys, std::move(wcfg));
   return g;
 }
 

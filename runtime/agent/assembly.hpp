@@ -6,11 +6,13 @@
 #include <functional>
 #include <memory>
 
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/termination/termination.hpp"
 #include "messages/interfaces.hpp"
 #include "runtime/agent/printer.hpp"
+#include "runtime/kernel/linux_edge.hpp"
 #include "runtime/kernel/scenario.hpp"
 #include "runtime/kernel/scripted_edge.hpp"
 
@@ -18,8 +20,14 @@ namespace nw {
 
 /// What to assemble.
 struct graph_options {
-  /// The scripted kernel; null until the real kernel edge exists.
+  /// The scripted kernel; when null, the real one if `real_kernel`, else no
+  /// kernel edge at all (registry and facade only).
   std::shared_ptr<const scenario> script;
+  bool real_kernel = false;
+  /// The real kernel edge's settings (its hold deadline is `hold_deadline`).
+  linux_edge_config edge;
+  /// The /proc termination poller's period (the real kernel only).
+  std::chrono::milliseconds poll_interval{1000};
   /// The backstop on every held event (CONTRACTS.md: 2000 ms).
   std::chrono::milliseconds hold_deadline{2000};
   /// Realtime for events; empty = the system clock.
@@ -36,7 +44,7 @@ struct graph_options {
 struct graph {
   registry_actor registry;
   node_actor node;
-  scripted_edge_actor edge;
+  edge_actor edge;
   runtime_watcher_actor watcher;
   termination_actor termination;
   subscriber_actor printer;
@@ -48,8 +56,10 @@ struct graph {
   void shutdown() const;
 };
 
-/// Spawns the graph into `sys`.
-graph spawn_graph(caf::actor_system& sys, const graph_options& opts);
+/// Spawns the graph into `sys`; an error if the real kernel edge cannot
+/// start (nothing is left running then).
+caf::expected<graph> spawn_graph(caf::actor_system& sys,
+                                 const graph_options& opts);
 
 /// Registers nodewatch's types (and nothing else) with a CAF config.
 void add_nodewatch_types(caf::actor_system_config& cfg);

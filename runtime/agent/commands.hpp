@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runtime/agent/output.hpp"
 
@@ -30,6 +31,9 @@ struct agent_options {
   endpoint listen;
   std::string scenario;
   std::chrono::milliseconds hold_deadline{2000};
+  std::chrono::milliseconds poll_interval{1000};
+  std::string host_root;
+  std::vector<std::string> runtime_paths;
 };
 
 int run_agent(const agent_options& opts);

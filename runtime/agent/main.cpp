@@ -53,6 +53,21 @@ int main(int argc, char** argv) {
                  "port, logged); plain TCP, so loopback addresses only "
                  "until mutual TLS exists")
     ->capture_default_str();
+  std::vector<std::string> runtime_paths;
+  agent->add_option("--runtime-path", runtime_paths,
+                    "also watch this OCI runtime binary (runc, crun, conmon "
+                    "elsewhere than the usual paths); repeatable");
+  std::string host_root;
+  agent->add_option("--host-root", host_root,
+                    "the host's / as the agent sees it (an agent in a "
+                    "container with the host's / mounted there)");
+  int64_t poll_interval = 1000;
+  agent
+    ->add_option("--poll-interval", poll_interval,
+                 "how often the watched containers' init pids are checked "
+                 "in /proc, in ms")
+    ->check(CLI::Range(int64_t{10}, int64_t{60000}))
+    ->capture_default_str();
   std::string scenario;
   agent
     ->add_option("--scenario", scenario,
@@ -149,6 +164,9 @@ int main(int argc, char** argv) {
     opts.fmt = to_format(agent_output);
     opts.scenario = scenario;
     opts.hold_deadline = std::chrono::milliseconds{hold_deadline};
+    opts.poll_interval = std::chrono::milliseconds{poll_interval};
+    opts.host_root = host_root;
+    opts.runtime_paths = runtime_paths;
     if (!nw::parse_endpoint(listen_text, opts.listen, error, true)) {
       nw::log::error("bad --listen", {{"error", error}});
       return 2;

@@ -39,7 +39,7 @@ int run_simulate(const std::string& path, output_format fmt) {
   opts.print = true;
   opts.fmt = fmt;
   opts.out = [&out](const std::string& line) { out += line; };
-  auto g = spawn_graph(sys, opts);
+  auto g = *spawn_graph(sys, opts); // a scripted graph cannot fail
   g.play();
   // Run until nothing is left to do: every message handled, every timer
   // (timeline steps, deadlines, grace periods) fired in virtual time.

@@ -16,6 +16,8 @@ struct proc_status {
   /// Field 22 of /proc/PID/stat: clock ticks since boot.
   uint64_t start_time = 0;
   std::string comm;
+  /// Field 3 of /proc/PID/stat: R, S, D, Z (zombie), X (dead), ...
+  char state = 'R';
   uint64_t mntns = 0;
   uint64_t netns = 0;
   std::string cgroup;

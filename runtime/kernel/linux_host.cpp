@@ -94,6 +94,8 @@ public:
     proc_status result;
     result.pid = pid;
     result.comm = stat.substr(open + 1, close - open - 1);
+    if (close + 2 < stat.size())
+      result.state = stat[close + 2];
     // Fields after comm start at field 3 (state); starttime is field 22.
     size_t pos = close + 1;
     for (int field = 3; field <= 22; ++field) {

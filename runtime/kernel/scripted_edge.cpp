@@ -16,7 +16,7 @@ using step_atom = caf::atom_constant<caf::atom("nw_step")>;
 using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
 
 using edge_impl_actor
-  = scripted_edge_actor::extend<caf::reacts_to<step_atom, uint64_t>,
+  = edge_actor::extend<caf::reacts_to<step_atom, uint64_t>,
                                 caf::reacts_to<deadline_atom, uint64_t>>;
 
 struct edge_state {
@@ -152,9 +152,9 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
 
 } // namespace
 
-scripted_edge_actor spawn_scripted_edge(caf::actor_system& sys,
+edge_actor spawn_scripted_edge(caf::actor_system& sys,
                                         scripted_edge_config cfg) {
-  return caf::actor_cast<scripted_edge_actor>(sys.spawn(edge, std::move(cfg)));
+  return caf::actor_cast<edge_actor>(sys.spawn(edge, std::move(cfg)));
 }
 
 } // namespace nw

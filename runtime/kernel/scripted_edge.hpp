@@ -16,14 +16,6 @@
 
 namespace nw {
 
-using play_atom = caf::atom_constant<caf::atom("nw_play")>;
-
-/// The scripted edge: the kernel edge, plus `play` to start the timeline
-/// (runtime execs go to the given watcher) and its counters.
-using scripted_edge_actor = kernel_edge_actor::extend<
-  caf::reacts_to<play_atom, runtime_watcher_actor>,
-  caf::replies_to<get_atom, counters_atom>::with<counters>>;
-
 /// Settings of a scripted edge.
 struct scripted_edge_config {
   std::shared_ptr<const scenario> script;
@@ -33,8 +25,8 @@ struct scripted_edge_config {
   std::function<void()> on_end;
 };
 
-/// Spawns a scripted edge; it waits for `play`.
-scripted_edge_actor spawn_scripted_edge(caf::actor_system& sys,
+/// Spawns a scripted edge; `play` starts its timeline.
+edge_actor spawn_scripted_edge(caf::actor_system& sys,
                                         scripted_edge_config cfg);
 
 } // namespace nw

@@ -226,7 +226,7 @@ struct sim : test::coordinator_fixture {
     opts.fmt = fmt;
     opts.out = [this](const std::string& line) { lines.push_back(line); };
     opts.on_end = [this] { ended = true; };
-    g = spawn_graph(sys, opts);
+    g = *spawn_graph(sys, opts);
     go(); // the printer and termination subscribe
   }
 
@@ -375,7 +375,7 @@ using k = event_kind;
 /// container named by conmon, failures, an unwatched read, pid reuse.
 std::string busy_scenario() {
   script s{"busy"};
-  s.config("aaa1").config("bbb2").config("ccc3");
+  s.config("aaa1").config("bbb2").config("ccc3").config("ddd4").config("eee5");
   s.proc(500, 7000, 4026532500, 4026532600)
     .proc(501, 7001, 4026532501, 4026532600)
     .proc(502, 7002, 4026532502, 4026532602)
@@ -749,6 +749,28 @@ BOOST_AUTO_TEST_CASE(a_read_of_an_unwatched_pidfile_is_allowed_at_once) {
   BOOST_TEST(edge("edge_held") == 2u);
   BOOST_TEST(edge("edge_allowed") == 2u);
   BOOST_TEST(edge("edge_pidfile_reads_unwatched") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(runcs_re_exec_and_other_subcommands_are_allowed_at_once) {
+  // runc re-executes itself as /proc/self/exe (init, nsexec); `start` and
+  // `delete` are runtime execs too. None is held past its argv, none is a
+  // container.
+  script s;
+  s.exec(5, 900, {"/proc/self/exe", "init"});
+  s.exec(6, 901, {"runc", "--root", "/run/runc", "start", "app1"});
+  s.exec(7, 902, {"runc", "delete", "app1"});
+  s.exec(8, 903,
+         {"runc", "create", "--bundle", "/b/x", "--pid-file", "/b/x/pid",
+          "../etc"}); // an id that is a path: rejected
+  s.end(100);
+  start(parse(s.text()));
+  auto sub = subscribe();
+  play();
+  advance_to(100);
+  BOOST_TEST(edge("edge_held") == 4u);
+  BOOST_TEST(edge("edge_allowed") == 4u);
+  BOOST_TEST(edge("edge_hold_deadline_expired") == 0u);
+  BOOST_TEST(sub->events.empty());
 }
 
 // -- names --------------------------------------------------------------------

@@ -303,7 +303,7 @@ BOOST_AUTO_TEST_CASE(size_limit) {
   std::string big = R"({"hostname": "h", "pad": ")";
   big += std::string(max_config_bytes, 'x');
   big += "\"}";
-  BOOST_TEST(contains(parse_err(big), "at most 1048576"));
+  BOOST_TEST(contains(parse_err(big), "at most 16777216"));
   // Exactly at the bound is fine.
   std::string edge = R"({"pad": ")";
   edge += std::string(max_config_bytes - edge.size() - 2, 'x');

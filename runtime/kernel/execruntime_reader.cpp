@@ -1,0 +1,161 @@
+#include "runtime/kernel/execruntime_reader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bpf/execruntime.h"
+#include "execruntime.skel.h"
+#include "runtime/kernel/fanotify_group.hpp"
+#include "runtime/kernel/log.hpp"
+
+namespace nw::kernel {
+
+namespace {
+
+constexpr const char* tracefs_path = "/sys/kernel/tracing";
+
+// -- libbpf's messages, captured while we load ------------------------------
+
+std::mutex capture_mtx;
+std::string* capture_target = nullptr;
+
+int capture_print(enum libbpf_print_level level, const char* fmt,
+                  va_list args) {
+  if (level == LIBBPF_DEBUG || capture_target == nullptr)
+    return 0;
+  char line[1024];
+  auto n = std::vsnprintf(line, sizeof(line), fmt, args);
+  if (n <= 0)
+    return 0;
+  auto& out = *capture_target;
+  out.append(line, std::min(static_cast<size_t>(n), sizeof(line) - 1));
+  // The verifier's verdict comes last: keep the tail.
+  constexpr size_t keep = 4096;
+  if (out.size() > keep)
+    out.erase(0, out.size() - keep);
+  return 0;
+}
+
+/// Routes libbpf's print into a string for the scope's lifetime; libbpf's
+/// print hook is process-wide, so the previous one comes back afterwards.
+class libbpf_capture {
+public:
+  explicit libbpf_capture(std::string& out) : guard_(capture_mtx) {
+    capture_target = &out;
+    previous_ = libbpf_set_print(capture_print);
+  }
+  ~libbpf_capture() {
+    libbpf_set_print(previous_);
+    capture_target = nullptr;
+  }
+  libbpf_capture(const libbpf_capture&) = delete;
+  libbpf_capture& operator=(const libbpf_capture&) = delete;
+
+private:
+  std::lock_guard<std::mutex> guard_;
+  libbpf_print_fn_t previous_ = nullptr;
+};
+
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  for (auto& c : text)
+    if (c == '\n')
+      c = ' ';
+  return text;
+}
+
+std::string slot(const char* p, size_t size) {
+  return std::string{p, ::strnlen(p, size)};
+}
+
+} // namespace
+
+bool ensure_tracefs(std::string& error) {
+  static std::mutex mtx;
+  static bool tried = false;
+  static bool ok = false;
+  static std::string failure;
+  std::lock_guard<std::mutex> guard{mtx};
+  if (::access("/sys/kernel/tracing/events", F_OK) == 0
+      || ::access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+    return true;
+  if (!tried) {
+    tried = true;
+    if (::mount("tracefs", tracefs_path, "tracefs", 0, nullptr) == 0) {
+      ok = true;
+      nw::log::info("tracefs was not mounted; mounted it for libbpf's "
+                    "tracepoints",
+                    {{"path", tracefs_path}});
+    } else {
+      failure = std::string{"tracefs is not mounted and mounting it at "}
+                + tracefs_path + " failed: " + errno_text(errno);
+    }
+  }
+  if (!ok)
+    error = failure.empty() ? std::string{"tracefs is not mounted"} : failure;
+  return ok;
+}
+
+std::unique_ptr<execruntime_reader>
+execruntime_reader::load(std::string& error) {
+  if (!ensure_tracefs(error))
+    return nullptr;
+  std::string messages;
+  execruntime_bpf* skel = nullptr;
+  {
+    libbpf_capture capture{messages};
+    skel = execruntime_bpf::open();
+    if (skel == nullptr) {
+      error = "opening the execruntime skeleton: " + errno_text(errno);
+    } else if (auto err = execruntime_bpf::load(skel); err != 0) {
+      error = "loading execruntime: " + errno_text(-err);
+    } else if (auto err = execruntime_bpf::attach(skel); err != 0) {
+      error = "attaching execruntime: " + errno_text(-err);
+    } else {
+      return std::unique_ptr<execruntime_reader>{new execruntime_reader(skel)};
+    }
+  }
+  if (skel != nullptr)
+    execruntime_bpf::destroy(skel);
+  if (!messages.empty())
+    error += "; libbpf: " + one_line(std::move(messages));
+  return nullptr;
+}
+
+execruntime_reader::~execruntime_reader() {
+  execruntime_bpf::destroy(skel_);
+}
+
+bool execruntime_reader::lookup(uint32_t tid, exec_record& out,
+                                std::string& error) const {
+  error.clear();
+  nw_execruntime_entry entry;
+  auto err = bpf_map__lookup_elem(skel_->maps.execs_by_tid, &tid, sizeof(tid),
+                                  &entry, sizeof(entry), 0);
+  if (err == -ENOENT)
+    return false;
+  if (err != 0) {
+    error = "execs_by_tid lookup: " + errno_text(-err);
+    return false;
+  }
+  out.argv.clear();
+  auto argc = std::min<uint32_t>(entry.argc, NW_EXECRUNTIME_ARGV_MAX);
+  for (uint32_t i = 0; i < argc; ++i)
+    out.argv.push_back(slot(entry.argv[i], NW_EXECRUNTIME_ARG_SIZE));
+  out.comm = slot(entry.comm, NW_EXECRUNTIME_COMM_SIZE);
+  out.mntns = entry.mntns;
+  out.euid = entry.euid;
+  return true;
+}
+
+} // namespace nw::kernel

@@ -1,0 +1,40 @@
+// The real kernel edge: fanotify permission events on the OCI runtimes'
+// binaries (argv from bpf/execruntime by the event's tid) and on pending
+// pidfiles' directories, owned by a libuv loop thread. Actors see the same
+// edge_actor interface as the scripted kernel's.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "messages/kernel_edge.hpp"
+
+namespace nw {
+
+/// Settings of the real kernel edge.
+struct linux_edge_config {
+  /// The host's root as seen by the agent ("" or "/" unless containerized).
+  std::string host_root;
+  /// Runtime binaries to watch besides default_runtime_paths(), as host
+  /// paths (`--runtime-path`).
+  std::vector<std::string> runtime_paths;
+  /// The backstop on every held event (CONTRACTS.md: 2000 ms).
+  std::chrono::milliseconds hold_deadline{2000};
+  /// Read argv from bpf/execruntime; false (or a failed load) degrades to
+  /// /proc/TID/cmdline at permission time.
+  bool use_bpf = true;
+};
+
+/// The usual places of runc, crun and conmon (host paths).
+std::vector<std::string> default_runtime_paths();
+
+/// Spawns the real kernel edge; an error if a fanotify group cannot be
+/// created or no runtime binary exists to watch.
+caf::expected<edge_actor> spawn_linux_edge(caf::actor_system& sys,
+                                           linux_edge_config cfg);
+
+} // namespace nw
