@@ -65,10 +65,16 @@ std::string format_event(const container_event& ev, output_format fmt) {
     return to_json_line(ev) + "\n";
   auto& c = *ev.info;
   std::string detail;
-  if (ev.kind == event_kind::detection_failed)
+  if (ev.kind == event_kind::detection_failed) {
     detail = ev.reason;
-  else if (!c.k8s.pod.empty())
-    detail = c.k8s.namespace_ + "/" + c.k8s.pod;
+  } else {
+    detail = "mntns=" + std::to_string(c.mntns)
+             + " netns=" + std::to_string(c.netns);
+    if (!c.k8s.pod.empty())
+      detail += " pod=" + c.k8s.namespace_ + "/" + c.k8s.pod;
+    if (ev.kind == event_kind::added)
+      detail += c.held ? " held" : c.initial ? " initial" : "";
+  }
   return col(to_string(ev.kind), 18) + col(std::to_string(ev.seq), 7)
          + col(short_id(c.id), 14) + col(c.name, 24) + col(c.runtime, 9)
          + col(std::to_string(c.pid), 9) + detail + "\n";
