@@ -45,9 +45,9 @@ inline size_t rounds_arg(int argc, char** argv, size_t fallback) {
 }
 
 /// `--policy stealing|sharing` from the command line: CAF's scheduler
-/// policy; the agent runs CAF's default, `stealing`.
+/// policy; the agent runs `sharing` (runtime/agent/agent.cpp).
 inline std::string policy_arg(int argc, char** argv) {
-  return option_arg(argc, argv, "--policy", "stealing");
+  return option_arg(argc, argv, "--policy", "sharing");
 }
 
 /// Configures `cfg` as the agent does, with `worker_threads` workers.

@@ -11,8 +11,8 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
-#include "messages/interfaces.hpp"
 #include "messages/fields.hpp"
+#include "messages/interfaces.hpp"
 
 namespace nw {
 

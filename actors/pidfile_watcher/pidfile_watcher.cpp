@@ -33,13 +33,18 @@ using watcher_ptr = watcher_impl_actor::stateful_pointer<watcher_state>;
 /// Reads and parses config.json before the pidfile is watched: reading it
 /// later, from inside the hold, could block on our own marks (DESIGN.md).
 parse_result<oci_config> read_config(const watcher_state& st) {
-  std::string error;
+  // The first candidate that exists is the config: its error (too large,
+  // unreadable) is the reason, not a later candidate's "missing".
   for (auto& path : config_json_paths(st.req.bundle)) {
+    if (!st.cfg.host->exists(path))
+      continue;
     std::string text;
-    if (st.cfg.host->read_file(path, max_config_bytes, text, error))
-      return parse_oci_config(text);
+    std::string error;
+    if (!st.cfg.host->read_file(path, max_config_bytes, text, error))
+      return parse_error{error};
+    return parse_oci_config(text);
   }
-  return parse_error{error};
+  return parse_error{"no config.json in the bundle " + st.req.bundle};
 }
 
 /// Gives up on this create: answers the held event, reports, leaves.

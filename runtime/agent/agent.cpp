@@ -57,6 +57,10 @@ int run_agent(const agent_options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
+  // CAF's default work-stealing workers spin while idle: ~7 ms of CPU per
+  // container start on a 2-core node, competing with the runtime it holds
+  // (bench/container_start_bench). Sharing workers sleep on a condition.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   add_nodewatch_types(cfg);
   caf::actor_system sys{cfg};
   graph_options gopts;

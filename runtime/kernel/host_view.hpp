@@ -33,6 +33,9 @@ public:
   virtual bool read_file(const std::string& path, size_t max_bytes,
                          std::string& out, std::string& error) const = 0;
 
+  /// Whether anything exists at `path` (a link is not followed).
+  virtual bool exists(const std::string& path) const = 0;
+
   /// Reads what /proc tells about `pid`.
   virtual bool proc(uint32_t pid, proc_status& out,
                     std::string& error) const = 0;

@@ -1,4 +1,5 @@
 // host_view over the real kernel: bounded reads under --host-root.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -35,10 +36,23 @@ bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
     error = path + ": not a regular file";
     return false;
   }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    error = path + " is larger than " + std::to_string(max_bytes) + " bytes";
+    return false;
+  }
+  // Sized by fstat (never max_bytes up front: zero-filling 16 MiB per
+  // config.json cost more than the whole detection), growing for files
+  // that grow meanwhile or report no size (/proc), up to max_bytes + 1.
   std::string buf;
-  buf.resize(max_bytes + 1);
+  buf.resize(
+    std::min<size_t>(max_bytes + 1, std::max<size_t>(st.st_size + 1, 4096)));
   size_t got = 0;
-  while (got < buf.size()) {
+  for (;;) {
+    if (got == buf.size()) {
+      if (buf.size() > max_bytes)
+        break;
+      buf.resize(std::min<size_t>(max_bytes + 1, buf.size() * 2));
+    }
     auto n = ::read(f.fd, buf.data() + got, buf.size() - got);
     if (n < 0 && errno == EINTR)
       continue;
@@ -55,6 +69,7 @@ bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
     return false;
   }
   buf.resize(got);
+  buf.shrink_to_fit();
   out = std::move(buf);
   return true;
 }
@@ -76,6 +91,11 @@ public:
   bool read_file(const std::string& path, size_t max_bytes, std::string& out,
                  std::string& error) const override {
     return read_bounded(root_ + path, max_bytes, out, error);
+  }
+
+  bool exists(const std::string& path) const override {
+    struct stat st {};
+    return ::lstat((root_ + path).c_str(), &st) == 0;
   }
 
   bool proc(uint32_t pid, proc_status& out, std::string& error) const override {

@@ -335,6 +335,10 @@ public:
     return true;
   }
 
+  bool exists(const std::string& path) const override {
+    return files_.count(path) > 0;
+  }
+
   bool proc(uint32_t pid, proc_status& out, std::string& error) const override {
     auto i = procs_.find(pid);
     if (i == procs_.end()) {

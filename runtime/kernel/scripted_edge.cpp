@@ -17,7 +17,7 @@ using deadline_atom = caf::atom_constant<caf::atom("nw_deadln")>;
 
 using edge_impl_actor
   = edge_actor::extend<caf::reacts_to<step_atom, uint64_t>,
-                                caf::reacts_to<deadline_atom, uint64_t>>;
+                       caf::reacts_to<deadline_atom, uint64_t>>;
 
 struct edge_state {
   scripted_edge_config cfg;
@@ -153,7 +153,7 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
 } // namespace
 
 edge_actor spawn_scripted_edge(caf::actor_system& sys,
-                                        scripted_edge_config cfg) {
+                               scripted_edge_config cfg) {
   return caf::actor_cast<edge_actor>(sys.spawn(edge, std::move(cfg)));
 }
 

@@ -27,6 +27,6 @@ struct scripted_edge_config {
 
 /// Spawns a scripted edge; `play` starts its timeline.
 edge_actor spawn_scripted_edge(caf::actor_system& sys,
-                                        scripted_edge_config cfg);
+                               scripted_edge_config cfg);
 
 } // namespace nw
