@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/make_message.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -27,42 +28,48 @@ struct entry {
   clock_type::time_point removed_at;
 };
 
-struct delivery;
-
 /// One event on its way to every matching subscriber. It has one deadline
 /// (one timer per fan-out, not one per request: bench/registry_bench shows
 /// per-request timeouts cost a third of an add), and for an `added` event a
-/// promise that answers the add once every delivery is settled.
+/// promise that answers the add once every delivery is settled. A delivery
+/// is settled once: by its ack, by an error response, by the deadline or by
+/// the subscriber's death.
 struct fanout {
   std::optional<caf::typed_response_promise<add_result>> promise;
   add_result result;
+  /// Per delivery: settled yet? (Indexes, not one allocation per delivery:
+  /// an add fans out to every subscriber.)
+  std::vector<bool> settled;
   /// Deliveries not settled yet, plus one while requests are going out.
   size_t pending = 1;
-  std::vector<std::shared_ptr<delivery>> deliveries;
 
-  void settle_one() {
-    if (--pending != 0)
-      return;
-    if (promise)
+  /// Settles delivery `i`; false if it was settled already.
+  bool settle(size_t i, bool acked) {
+    if (settled[i])
+      return false;
+    settled[i] = true;
+    ++(acked ? result.acked : result.late);
+    done_one();
+    return true;
+  }
+
+  void done_one() {
+    if (--pending == 0 && promise)
       promise->deliver(result);
-    deliveries.clear(); // breaks the fanout <-> delivery cycle
   }
 };
 
-/// One event sent to one subscriber, settled once: by its ack, by an error
-/// response, by the fan-out's deadline or by the subscriber's death.
+/// One delivery of a fan-out.
 struct delivery {
   std::shared_ptr<fanout> fo;
-  bool settled = false;
+  size_t index;
 
-  /// Settles this delivery; false if it was settled already.
-  bool settle(bool acked) {
-    if (settled)
-      return false;
-    settled = true;
-    ++(acked ? fo->result.acked : fo->result.late);
-    fo->settle_one();
-    return true;
+  bool settle(bool acked) const {
+    return fo->settle(index, acked);
+  }
+
+  bool settled() const {
+    return fo->settled[index];
   }
 };
 
@@ -75,7 +82,7 @@ struct subscription {
   subscriber_actor handle;
   selector sel;
   /// Deliveries sent and not yet settled (for the subscriber's death).
-  std::vector<std::shared_ptr<delivery>> in_flight;
+  std::vector<delivery> in_flight;
   /// Requests without any response yet, settled or not.
   std::shared_ptr<size_t> unanswered = std::make_shared<size_t>(0);
 };
@@ -198,36 +205,38 @@ publish(registry_impl self, const container_event& ev,
   auto fo = std::make_shared<fanout>();
   fo->promise = std::move(promise);
   fo->result.seq = ev.seq;
+  auto msg = caf::make_message(event_atom::value, ev);
   for (auto& sub : st.subs) {
     if (!matches(sub.sel, *ev.info))
       continue;
-    auto d = std::make_shared<delivery>(delivery{fo, false});
+    delivery d{fo, fo->settled.size()};
+    fo->settled.push_back(false);
     ++fo->pending;
-    fo->deliveries.push_back(d);
     auto& in_flight = sub.in_flight;
     in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
-                                   [](auto& x) { return x->settled; }),
+                                   [](auto& x) { return x.settled(); }),
                     in_flight.end());
     in_flight.push_back(d);
     ++*sub.unanswered;
-    self->request(sub.handle, caf::infinite, event_atom::value, ev)
+    // One message for all subscribers (ref-counted), not a copy each.
+    self->request(caf::actor_cast<caf::actor>(sub.handle), caf::infinite, msg)
       .then(
         [d, unanswered = sub.unanswered](ack_atom) {
           --*unanswered;
-          d->settle(true);
+          d.settle(true);
         },
         [self, d, unanswered = sub.unanswered](caf::error&) {
           --*unanswered;
-          if (d->settle(false))
+          if (d.settle(false))
             ++self->state.stats["registry_late_acks"];
         });
   }
-  if (!fo->deliveries.empty()) {
+  if (!fo->settled.empty()) {
     auto id = st.next_fanout++;
     st.fanouts.emplace(id, fo);
     self->delayed_send(self, st.cfg.fanout_deadline, deadline_atom::value, id);
   }
-  fo->settle_one(); // every request is out
+  fo->done_one(); // every request is out
   return fo;
 }
 
@@ -242,8 +251,8 @@ void on_deadline(registry_impl self, uint64_t id) {
   auto fo = std::move(i->second);
   st.fanouts.erase(i);
   uint32_t late = 0;
-  for (auto& d : std::vector<std::shared_ptr<delivery>>{fo->deliveries})
-    if (d->settle(false))
+  for (size_t i = 0; i < fo->settled.size(); ++i)
+    if (fo->settle(i, false))
       ++late;
   if (late == 0)
     return;
@@ -279,8 +288,8 @@ registry_impl_actor::behavior_type registry(registry_impl self,
     ++st.stats["registry_subscriber_deaths"];
     // Nothing will answer what it took and did not ack: settle it now
     // rather than at the deadline.
-    for (auto& d : std::vector<std::shared_ptr<delivery>>{i->in_flight})
-      if (d->settle(false))
+    for (auto& d : i->in_flight)
+      if (d.settle(false))
         ++st.stats["registry_late_acks"];
     st.subs.erase(i);
   });
