@@ -96,6 +96,18 @@ inline bool operator==(const process_exited& a, const process_exited& b) {
   return fields_equal(a, b);
 }
 
+/// Whether a runtime exec may be a `create`, the one exec an edge holds
+/// (until its pidfile watch is placed). Both edges allow every other runtime
+/// exec as soon as its argv is read, and report it with token 0: one
+/// round trip to the actors less for runc's re-exec, start, delete, ...
+/// Conservative: any argv entry spelled `create` counts.
+inline bool may_be_create(const std::vector<std::string>& argv) {
+  for (auto& arg : argv)
+    if (arg == "create")
+      return true;
+  return false;
+}
+
 using verdict_atom = caf::atom_constant<caf::atom("nw_verdict")>;
 using watch_atom = caf::atom_constant<caf::atom("nw_watch")>;
 using unwatch_atom = caf::atom_constant<caf::atom("nw_unwatch")>;

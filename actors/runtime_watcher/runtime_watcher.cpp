@@ -32,8 +32,10 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
     [self](runtime_exec& ev) {
       auto& st = self->state;
       // argv is already in the message: any exec but a create may go on.
-      auto allow
-        = [&] { self->send(st.cfg.edge, verdict_atom::value, ev.token); };
+      auto allow = [&] {
+        if (ev.token != 0) // 0: the edge did not hold it
+          self->send(st.cfg.edge, verdict_atom::value, ev.token);
+      };
       auto cmd = parse_runtime_argv(ev.argv);
       if (!cmd) {
         allow();

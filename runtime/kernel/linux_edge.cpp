@@ -178,7 +178,7 @@ public:
     for (auto name :
          {"edge_held", "edge_allowed", "edge_hold_deadline_expired",
           "edge_pidfile_reads_unwatched", "edge_pidfile_reads",
-          "edge_pidfile_rejected", "edge_runtime_execs",
+          "edge_pidfile_rejected", "edge_runtime_execs", "edge_allowed_at_read",
           "edge_allowed_before_play", "edge_argv_bpf", "edge_argv_proc",
           "edge_argv_missing", "edge_overflows", "edge_unknown_events",
           "edge_read_errors", "edge_groups_closed", "edge_allowed_at_shutdown",
@@ -496,11 +496,17 @@ private:
                 {{"tid", std::to_string(msg.tid)}});
       return;
     }
+    ++stats_["edge_runtime_execs"];
+    if (!may_be_create(msg.argv)) {
+      // Allowed when `ev` goes out of scope; reported without a token.
+      ++stats_["edge_allowed_at_read"];
+      caf::anon_send(watcher_, std::move(msg));
+      return;
+    }
     auto token = hold(std::move(ev), "exec");
     if (token == 0)
       return;
     msg.token = token;
-    ++stats_["edge_runtime_execs"];
     caf::anon_send(watcher_, std::move(msg));
   }
 

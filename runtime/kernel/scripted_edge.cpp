@@ -32,7 +32,8 @@ struct edge_state {
                  {"edge_allowed", 0},
                  {"edge_hold_deadline_expired", 0},
                  {"edge_pidfile_reads_unwatched", 0},
-                 {"edge_exits_delivered", 0}};
+                 {"edge_exits_delivered", 0},
+                 {"edge_allowed_at_read", 0}};
 
   static inline const char* name = "nw.scripted_edge";
 };
@@ -66,7 +67,10 @@ void play(edge_ptr self, const scenario_step& step) {
   switch (step.what) {
     case scenario_step::kind::exec: {
       auto ev = step.exec;
-      ev.token = hold(self);
+      if (may_be_create(ev.argv))
+        ev.token = hold(self);
+      else
+        ++st.stats["edge_allowed_at_read"]; // as the real edge does
       self->send(st.watcher, std::move(ev));
       break;
     }
