@@ -8,31 +8,23 @@
 #include <unistd.h>
 
 #include "runtime/kernel/host_view.hpp"
+#include "runtime/kernel/unique_fd.hpp"
 
 namespace nw {
 
 namespace {
 
-/// Closes an fd when it goes out of scope.
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
-
 bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
                   std::string& error) {
   // O_NONBLOCK: a FIFO planted where a file should be must not block us.
-  fd_guard f{
+  kernel::unique_fd f{
     ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) {
+  if (f.get() < 0) {
     error = path + ": " + std::strerror(errno);
     return false;
   }
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     error = path + ": not a regular file";
     return false;
   }
@@ -53,7 +45,7 @@ bool read_bounded(const std::string& path, size_t max_bytes, std::string& out,
         break;
       buf.resize(std::min<size_t>(max_bytes + 1, buf.size() * 2));
     }
-    auto n = ::read(f.fd, buf.data() + got, buf.size() - got);
+    auto n = ::read(f.get(), buf.data() + got, buf.size() - got);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {

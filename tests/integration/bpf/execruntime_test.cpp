@@ -36,9 +36,18 @@
 
 #include "bpf/execruntime.h"
 #include "execruntime.skel.h"
+#include "runtime/kernel/unique_fd.hpp"
 #include "tests/support/skip.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
+
+using nw::kernel::unique_fd;
+
+/// This test's temporary directories.
+struct temp_dir : nw::test::temp_dir {
+  temp_dir() : nw::test::temp_dir("nw-execruntime") {}
+};
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
@@ -52,61 +61,6 @@ std::string errno_text(int err) {
 }
 
 // -- RAII ---------------------------------------------------------------------
-
-/// Owns a file descriptor.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    reset();
-  }
-
-  int get() const {
-    return fd_;
-  }
-  explicit operator bool() const {
-    return fd_ >= 0;
-  }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_ = -1;
-};
-
-/// A fresh directory under the temp dir, removed with its contents.
-class temp_dir {
-public:
-  temp_dir() {
-    auto templ = (fs::temp_directory_path() / "nw-execruntime-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr)
-      throw std::runtime_error("mkdtemp: " + errno_text(errno));
-    path_ = templ;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const {
-    return path_;
-  }
-
-private:
-  fs::path path_;
-};
 
 /// libbpf's messages, kept for a skip reason or a failure message.
 std::string& libbpf_log() {

@@ -67,6 +67,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/kernel/unique_fd.hpp"
 #include "tests/support/skip.hpp"
 
 extern char** environ;
@@ -92,37 +93,6 @@ inline std::string errno_text(int err) {
 [[noreturn]] inline void fail(const std::string& what) {
   throw runc_error{what};
 }
-
-/// Owns a file descriptor.
-class fd_owner {
-public:
-  fd_owner() = default;
-  explicit fd_owner(int fd) : fd_(fd) {}
-  fd_owner(fd_owner&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  fd_owner& operator=(fd_owner&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  fd_owner(const fd_owner&) = delete;
-  fd_owner& operator=(const fd_owner&) = delete;
-  ~fd_owner() {
-    reset();
-  }
-  int get() const {
-    return fd_;
-  }
-  explicit operator bool() const {
-    return fd_ >= 0;
-  }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_ = -1;
-};
 
 inline int pidfd_open(pid_t pid) {
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -379,7 +349,7 @@ public:
 
 private:
   pid_t pid_ = -1;
-  runc_detail::fd_owner pidfd_;
+  nw::kernel::unique_fd pidfd_;
   std::optional<int> status_;
 };
 
@@ -736,7 +706,7 @@ public:
   pidfile_read_result read_pidfile() {
     pidfile_read_result r;
     r.began = runc_clock::now();
-    runc_detail::fd_owner fd{
+    nw::kernel::unique_fd fd{
       ::open(bundle_.pid_file().c_str(), O_RDONLY | O_CLOEXEC)};
     if (!fd) {
       r.error = errno;
@@ -879,7 +849,7 @@ private:
   std::chrono::milliseconds timeout_;
   stage stage_ = stage::bundled;
   pid_t init_pid_ = 0;
-  runc_detail::fd_owner init_pidfd_;
+  nw::kernel::unique_fd init_pidfd_;
   std::optional<int> init_status_;
   runc_clock::time_point exited_at_{};
   pidfile_read_result last_read_;

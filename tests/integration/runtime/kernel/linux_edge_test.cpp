@@ -56,9 +56,18 @@
 #include "messages/type_ids.hpp"
 #include "runtime/kernel/event_loop.hpp"
 #include "runtime/kernel/linux_edge.hpp"
+#include "runtime/kernel/unique_fd.hpp"
 #include "tests/support/skip.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
+
+using nw::kernel::unique_fd;
+
+/// This test's temporary directories.
+struct temp_dir : nw::test::temp_dir {
+  temp_dir() : nw::test::temp_dir("nw-linux-edge") {}
+};
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -168,55 +177,6 @@ pid_t parent_of(uint32_t tid) {
 }
 
 // -- RAII ---------------------------------------------------------------------
-
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    reset();
-  }
-  int get() const {
-    return fd_;
-  }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_ = -1;
-};
-
-class temp_dir {
-public:
-  temp_dir() {
-    auto templ = (fs::temp_directory_path() / "nw-linux-edge-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr)
-      throw std::runtime_error("mkdtemp: " + errno_text(errno));
-    path_ = templ;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const {
-    return path_;
-  }
-
-private:
-  fs::path path_;
-};
 
 void write_file(const fs::path& path, const std::string& content) {
   std::ofstream out{path, std::ios::binary | std::ios::trunc};
