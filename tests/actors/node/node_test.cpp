@@ -20,7 +20,7 @@
 #include "actors/registry/registry.hpp"
 #include "messages/errors.hpp"
 #include "messages/selector.hpp"
-#include "tests/support/coordinator_fixture.hpp"
+#include "tests/support/registry_fixture.hpp"
 
 using nw::test::code_of;
 using nw::test::sel;
@@ -33,7 +33,7 @@ namespace {
 using events = std::vector<container_event>;
 using strings = std::vector<std::string>;
 
-constexpr uint64_t wall_start = 1763932212000000000ull;
+constexpr uint64_t wall_start = test::registry_wall_start;
 
 container_info make(std::string id, std::string name, std::string ns = "",
                     bool sandbox = false) {
@@ -94,16 +94,10 @@ struct down_record {
   caf::error reason;
 };
 
-struct fixture : test::coordinator_fixture {
-  std::shared_ptr<uint64_t> wall = std::make_shared<uint64_t>(wall_start);
-  registry_actor reg;
+struct fixture : test::registry_fixture {
   node_actor node;
 
   fixture() {
-    registry_config rcfg;
-    rcfg.fanout_deadline = 1750ms;
-    rcfg.removed_grace = 5000ms;
-    rcfg.realtime_ns = [w = wall] { return *w; };
     reg = track(spawn_registry(sys, rcfg));
     node = track(spawn_node(sys, node_config{reg, 5000ms}));
     run();
@@ -146,33 +140,6 @@ struct fixture : test::coordinator_fixture {
   }
 
   // -- the registry, directly -------------------------------------------------
-
-  std::shared_ptr<test::reply<add_result>> add_async(const container_info& x) {
-    return request<add_result>(reg, add_atom::value, x);
-  }
-
-  add_result add(const container_info& x) {
-    return ask<add_result>(reg, add_atom::value, x).value();
-  }
-
-  bool remove(const std::string& id) {
-    return ask<bool>(reg, remove_atom::value, id).value();
-  }
-
-  uint64_t fail(const container_info& x, const std::string& reason) {
-    return ask<uint64_t>(reg, failed_atom::value, x, reason).value();
-  }
-
-  counters registry_counters() {
-    return ask<counters>(reg, get_atom::value, counters_atom::value).value();
-  }
-
-  uint64_t stat(const std::string& name) {
-    auto all = registry_counters();
-    auto i = all.find(name);
-    BOOST_REQUIRE_MESSAGE(i != all.end(), "no counter " << name);
-    return i->second;
-  }
 
   // -- the facade -------------------------------------------------------------
 

@@ -16,7 +16,7 @@
 #include "actors/registry/registry.hpp"
 #include "messages/errors.hpp"
 #include "messages/selector.hpp"
-#include "tests/support/coordinator_fixture.hpp"
+#include "tests/support/registry_fixture.hpp"
 
 using nw::test::code_of;
 using nw::test::sel;
@@ -30,7 +30,7 @@ namespace {
 using events = std::vector<container_event>;
 using strings = std::vector<std::string>;
 
-constexpr uint64_t wall_start = 1763932212000000000ull;
+constexpr uint64_t wall_start = test::registry_wall_start;
 
 container_info make(std::string id, std::string name, std::string ns = "",
                     std::string pod = "", std::string runtime = "runc") {
@@ -62,16 +62,8 @@ strings ids_of(const std::vector<container_info>& xs) {
   return result;
 }
 
-struct fixture : test::coordinator_fixture {
-  /// The registry's realtime clock; tests move it by hand.
-  std::shared_ptr<uint64_t> wall = std::make_shared<uint64_t>(wall_start);
-  registry_config rcfg;
-  registry_actor reg;
-
+struct fixture : test::registry_fixture {
   fixture() {
-    rcfg.fanout_deadline = 1750ms;
-    rcfg.removed_grace = 5000ms;
-    rcfg.realtime_ns = [w = wall] { return *w; };
     reg = spawn_reg();
   }
 
@@ -82,22 +74,6 @@ struct fixture : test::coordinator_fixture {
   }
 
   // -- requests to `reg`, answered within run() ------------------------------
-
-  std::shared_ptr<test::reply<add_result>> add_async(const container_info& x) {
-    return request<add_result>(reg, add_atom::value, x);
-  }
-
-  add_result add(const container_info& x) {
-    return ask<add_result>(reg, add_atom::value, x).value();
-  }
-
-  bool remove(const std::string& id) {
-    return ask<bool>(reg, remove_atom::value, id).value();
-  }
-
-  uint64_t fail(const container_info& x, const std::string& reason) {
-    return ask<uint64_t>(reg, failed_atom::value, x, reason).value();
-  }
 
   test::reply<container_info> get(const std::string& query) {
     return ask<container_info>(reg, get_atom::value, query);
@@ -133,14 +109,6 @@ struct fixture : test::coordinator_fixture {
   void unsubscribe(const test::stand_in_subscriber& s) {
     send(reg, unsubscribe_atom::value, s.as_subscriber());
     run();
-  }
-
-  uint64_t stat(const std::string& name) {
-    auto all
-      = ask<counters>(reg, get_atom::value, counters_atom::value).value();
-    auto i = all.find(name);
-    BOOST_REQUIRE_MESSAGE(i != all.end(), "no counter " << name);
-    return i->second;
   }
 };
 
