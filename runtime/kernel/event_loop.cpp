@@ -362,18 +362,27 @@ struct event_loop::impl {
     closed_cv_.wait(guard, [this] { return closed_; });
   }
 
-  watch_id watch_fd(int fd, int events, fd_callback cb) {
-    if (!cb)
-      return no_id;
+  /// Reserves an id, marks it pending (so it can be cancelled before it
+  /// starts) and queues `start(id)` for the loop thread; no_id after stop.
+  template <class Start>
+  uint64_t enqueue_start(std::unordered_set<uint64_t>& pending, Start start) {
     auto id = next_id_.fetch_add(1);
     std::lock_guard<std::mutex> guard{mtx_};
     if (stopping_)
       return no_id;
-    pending_watches_.insert(id);
-    enqueue_locked([this, id, fd, events, cb = std::move(cb)]() mutable {
-      start_watch(id, fd, events, cb);
-    });
+    pending.insert(id);
+    enqueue_locked([id, start = std::move(start)]() mutable { start(id); });
     return id;
+  }
+
+  watch_id watch_fd(int fd, int events, fd_callback cb) {
+    if (!cb)
+      return no_id;
+    return enqueue_start(
+      pending_watches_,
+      [this, fd, events, cb = std::move(cb)](uint64_t id) mutable {
+        start_watch(id, fd, events, cb);
+      });
   }
 
   bool unwatch(watch_id id, std::function<void()> done) {
@@ -426,15 +435,11 @@ struct event_loop::impl {
                      std::function<void()> cb) {
     if (!cb)
       return no_id;
-    auto id = next_id_.fetch_add(1);
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (stopping_)
-      return no_id;
-    pending_timers_.insert(id);
-    enqueue_locked([this, id, delay, repeat, cb = std::move(cb)]() mutable {
-      start_timer(id, delay, repeat, cb);
-    });
-    return id;
+    return enqueue_start(
+      pending_timers_,
+      [this, delay, repeat, cb = std::move(cb)](uint64_t id) mutable {
+        start_timer(id, delay, repeat, cb);
+      });
   }
 
   bool cancel_timer(timer_id id) {
