@@ -4,8 +4,8 @@
 #   bench/run.sh [BUILD_DIR] [-- BENCH_ARGS...]
 #
 # BUILD_DIR defaults to `build`; a new one is configured as Release.
-# BENCH_ARGS go to every program: `--rounds N`, `--policy sharing` (CAF's
-# scheduler policy; the default, `stealing`, is what the agent runs);
+# BENCH_ARGS go to every program: `--rounds N`, `--policy stealing` (CAF's
+# scheduler policy; the default, `sharing`, is what the agent runs);
 # container_start_bench reads `--starts N`, `--warmups N`, `--detections N`,
 # `--parallelism P` and `--ack-delay-ms D` instead of `--rounds`, and needs
 # root, runc and busybox-static (without them it prints a note, no rows).

@@ -21,7 +21,7 @@ using watcher_impl_actor
 struct watcher_state {
   pidfile_watch_request req;
   pidfile_watcher_config cfg;
-  /// config.json, read and parsed before the pidfile was watched.
+  /// config.json, read and parsed once the pidfile was watched.
   oci_config config;
   /// The pidfile was read: the watch is no longer pending.
   bool read = false;
@@ -30,8 +30,8 @@ struct watcher_state {
 
 using watcher_ptr = watcher_impl_actor::stateful_pointer<watcher_state>;
 
-/// Reads and parses config.json before the pidfile is watched: reading it
-/// later, from inside the hold, could block on our own marks (DESIGN.md).
+/// Reads and parses config.json (B/config.json or podman's
+/// B/userdata/config.json).
 parse_result<oci_config> read_config(const watcher_state& st) {
   // The first candidate that exists is the config: its error (too large,
   // unreadable) is the reason, not a later candidate's "missing".
@@ -70,20 +70,27 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
   auto& st = self->state;
   st.req = std::move(req);
   st.cfg = std::move(cfg);
-  auto config = read_config(st);
-  if (!config) {
-    // Without its config the container cannot be described: say so, let
-    // the create go on, watch nothing.
-    fail(self, st.req.exec_token, "config.json: " + config.error());
-    return watcher_impl_actor::behavior_type::make_empty_behavior();
-  }
-  st.config = std::move(config).value();
+  // The watch first, then the create may go on: the directory mark is all
+  // the hold has to wait for. config.json is read after that, while the
+  // runtime works: the mark ignores it (an ignore mark on B/config.json;
+  // podman's B/userdata/config.json is no child of B), and even without
+  // that our read could not deadlock: the loop thread, not this actor,
+  // answers events, and it allows any read that is not a pending pidfile.
   self->send(st.cfg.edge, watch_atom::value, st.req.pid_file,
              caf::actor_cast<pidfile_watcher_actor>(self));
   // Same sender, same receiver: the edge places the watch before it lets
   // the create go on.
   if (st.req.exec_token != 0)
     self->send(st.cfg.edge, verdict_atom::value, st.req.exec_token);
+  auto config = read_config(st);
+  if (!config) {
+    // Without its config the container cannot be described: say so, let
+    // the create go on, watch nothing.
+    self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
+    fail(self, 0, "config.json: " + config.error());
+    return watcher_impl_actor::behavior_type::make_empty_behavior();
+  }
+  st.config = std::move(config).value();
   self->delayed_send(self, st.cfg.pending_timeout, expire_atom::value);
   return {
     [self](pidfile_read& ev) {

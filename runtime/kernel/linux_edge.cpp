@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -175,14 +176,26 @@ class kernel_state {
 public:
   explicit kernel_state(linux_edge_config cfg)
       : cfg_(std::move(cfg)), root_(strip_trailing_slashes(cfg_.host_root)) {
-    for (auto name :
-         {"edge_held", "edge_allowed", "edge_hold_deadline_expired",
-          "edge_pidfile_reads_unwatched", "edge_pidfile_reads",
-          "edge_pidfile_rejected", "edge_runtime_execs", "edge_allowed_at_read",
-          "edge_allowed_before_play", "edge_argv_bpf", "edge_argv_proc",
-          "edge_argv_missing", "edge_overflows", "edge_unknown_events",
-          "edge_read_errors", "edge_groups_closed", "edge_allowed_at_shutdown",
-          "edge_unwatch_refused"})
+    for (auto name : {"edge_held",
+                      "edge_allowed",
+                      "edge_hold_deadline_expired",
+                      "edge_pidfile_reads_unwatched",
+                      "edge_pidfile_reads",
+                      "edge_pidfile_rejected",
+                      "edge_runtime_execs",
+                      "edge_allowed_at_read",
+                      "edge_allowed_before_play",
+                      "edge_argv_bpf",
+                      "edge_argv_proc",
+                      "edge_argv_missing",
+                      "edge_overflows",
+                      "edge_unknown_events",
+                      "edge_read_errors",
+                      "edge_groups_closed",
+                      "edge_allowed_at_shutdown",
+                      "edge_unwatch_refused",
+                      "edge_held_us_exec",
+                      "edge_held_us_pidfile"})
       stats_[name] = 0;
   }
 
@@ -286,6 +299,12 @@ public:
     if (i == held_.end())
       return; // answered already, expired, or never ours
     loop_->cancel_timer(i->second.timer);
+    // Time held, per kind: what the agent itself adds to a start.
+    auto held_for = std::chrono::steady_clock::now() - i->second.since;
+    stats_[std::string("edge_held_us_") + i->second.what]
+      += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(held_for)
+          .count());
     held_.erase(i); // answers FAN_ALLOW, closes the fd
     ++stats_["edge_allowed"];
   }
@@ -393,6 +412,7 @@ private:
     kernel::held_event ev;
     kernel::timer_id timer;
     const char* what;
+    std::chrono::steady_clock::time_point since;
   };
 
   struct dir_key {
@@ -612,7 +632,8 @@ private:
                                   [this, token] { expire(token); });
     if (timer == kernel::no_id)
       return 0;
-    held_.emplace(token, hold_entry{std::move(ev), timer, what});
+    held_.emplace(token, hold_entry{std::move(ev), timer, what,
+                                    std::chrono::steady_clock::now()});
     ++stats_["edge_held"];
     return token;
   }
