@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include <fcntl.h>
 #include <sys/fanotify.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include "runtime/kernel/execruntime_reader.hpp"
 #include "runtime/kernel/fanotify_group.hpp"
 #include "runtime/kernel/log.hpp"
+#include "runtime/kernel/unique_fd.hpp"
 
 namespace nw {
 
@@ -195,7 +198,8 @@ public:
                       "edge_allowed_at_shutdown",
                       "edge_unwatch_refused",
                       "edge_held_us_exec",
-                      "edge_held_us_pidfile"})
+                      "edge_held_us_pidfile",
+                      "edge_runtime_binaries_remarked"})
       stats_[name] = 0;
   }
 
@@ -215,7 +219,9 @@ public:
   }
 
   /// FAN_OPEN_EXEC_PERM on every runtime binary that exists under the host
-  /// root; false when there is none.
+  /// root; false when there is none. Also watches (inotify) the directories
+  /// of every candidate path, so that a binary replaced (a package upgrade
+  /// renames a new file over it) or installed later gets its mark.
   bool mark_runtimes(std::string& error) {
     auto paths = default_runtime_paths();
     for (auto& p : cfg_.runtime_paths)
@@ -229,14 +235,19 @@ public:
         continue;
       }
       auto host = root_ + p;
-      struct stat st {};
-      if (::stat(host.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-        continue;
+      watch_binary_dir(host);
       std::string why;
-      if (exec_group_.mark(FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, host, why))
-        marked.push_back(host);
-      else
-        failed.push_back(why);
+      switch (mark_binary(host, why)) {
+        case mark_outcome::marked:
+          marked.push_back(host);
+          break;
+        case mark_outcome::failed:
+          failed.push_back(why);
+          break;
+        case mark_outcome::absent:
+        case mark_outcome::unchanged:
+          break;
+      }
     }
     if (!failed.empty())
       log::warn("some runtime binaries are not watched",
@@ -285,6 +296,10 @@ public:
                             on_readable(pidfile_group_, pidfile_watch_, revents,
                                         &kernel_state::on_pidfile_event);
                           });
+      if (binaries_inotify_)
+        binaries_watch_ = loop_->watch_fd(
+          binaries_inotify_.get(), kernel::fd_event::readable,
+          [this](int, int revents) { on_binaries_changed(revents); });
     });
   }
 
@@ -384,6 +399,7 @@ public:
       // Before the fds close: epoll keys on the open file.
       loop_->unwatch(exec_watch_);
       loop_->unwatch(pidfile_watch_);
+      loop_->unwatch(binaries_watch_);
     }
     // What the kernel queued and we have not read yet is answered too: a
     // process forked from ours that has not exec'd yet holds a copy of the
@@ -403,6 +419,7 @@ public:
     watches_.clear();
     exec_group_.close();
     pidfile_group_.close();
+    binaries_inotify_.reset();
     bpf_.reset(); // detaches the programs
     watcher_ = nullptr;
   }
@@ -442,6 +459,115 @@ private:
   using watch_map = std::map<std::string, pidfile_watch>;
 
   using event_handler = void (kernel_state::*)(const fanotify_event_metadata&);
+
+  // -- runtime binaries that change under us ---------------------------------
+
+  enum class mark_outcome { marked, unchanged, absent, failed };
+
+  struct file_id {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool operator==(const file_id& other) const {
+      return dev == other.dev && ino == other.ino;
+    }
+  };
+
+  /// Marks what `host_path` names now (following symlinks, as exec does),
+  /// unless that inode is marked already.
+  mark_outcome mark_binary(const std::string& host_path, std::string& why) {
+    struct stat st {};
+    if (::stat(host_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      return mark_outcome::absent;
+    file_id id{st.st_dev, st.st_ino};
+    auto i = binaries_.find(host_path);
+    if (i != binaries_.end() && i->second == id)
+      return mark_outcome::unchanged;
+    // The mark goes on the inode: a replaced binary's old inode keeps its
+    // mark until it is freed, and execs of it are still seen meanwhile.
+    if (!exec_group_.mark(FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, host_path, why))
+      return mark_outcome::failed;
+    binaries_[host_path] = id;
+    return mark_outcome::marked;
+  }
+
+  /// An inotify watch on the directory of `host_path` (and, if it is a
+  /// symlink, on its target's directory) for names created or renamed in.
+  void watch_binary_dir(const std::string& host_path) {
+    if (!binaries_inotify_) {
+      binaries_inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+      if (!binaries_inotify_) {
+        log::warn("cannot watch the runtime binaries' directories: a "
+                  "runtime replaced or installed while the agent runs will "
+                  "not be seen",
+                  {{"error", errno_text(errno)}});
+        return;
+      }
+    }
+    auto add = [&](const std::string& path) {
+      auto slash = path.find_last_of('/');
+      auto dir = slash == 0 ? std::string{"/"} : path.substr(0, slash);
+      auto name = path.substr(slash + 1);
+      int wd = ::inotify_add_watch(binaries_inotify_.get(), dir.c_str(),
+                                   IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+      if (wd < 0)
+        return; // no such directory: nothing can appear in it
+      binary_names_[wd].emplace(std::move(name), host_path);
+    };
+    add(host_path);
+    char target[PATH_MAX];
+    if (::realpath(host_path.c_str(), target) != nullptr && host_path != target)
+      add(target);
+  }
+
+  void on_binaries_changed(int revents) {
+    if (revents < 0) {
+      log::warn("the event loop dropped the runtime binaries' watch",
+                {{"error", std::to_string(revents)}});
+      binaries_watch_ = kernel::no_id;
+      return;
+    }
+    alignas(inotify_event) char buf[4096];
+    std::set<std::string> changed;
+    for (;;) {
+      auto n = ::read(binaries_inotify_.get(), buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      for (ssize_t off = 0; off < n;) {
+        auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
+          for (auto& [wd, names] : binary_names_)
+            for (auto& entry : names)
+              changed.insert(entry.second);
+          continue;
+        }
+        auto w = binary_names_.find(ev->wd);
+        if (w == binary_names_.end() || ev->len == 0)
+          continue;
+        auto range = w->second.equal_range(std::string{ev->name});
+        for (auto i = range.first; i != range.second; ++i)
+          changed.insert(i->second);
+      }
+    }
+    for (auto& path : changed) {
+      std::string why;
+      switch (mark_binary(path, why)) {
+        case mark_outcome::marked:
+          ++stats_["edge_runtime_binaries_remarked"];
+          log::info("runtime binary replaced or installed; watching it",
+                    {{"path", path}});
+          break;
+        case mark_outcome::failed:
+          log::warn("runtime binary replaced or installed, but cannot be "
+                    "watched",
+                    {{"path", path}, {"error", why}});
+          break;
+        case mark_outcome::absent:
+        case mark_outcome::unchanged:
+          break;
+      }
+    }
+  }
 
   void on_readable(kernel::fanotify_group& group, kernel::watch_id& id,
                    int revents, event_handler handle) {
@@ -804,6 +930,14 @@ private:
   kernel::watch_id exec_watch_ = kernel::no_id;
   kernel::watch_id pidfile_watch_ = kernel::no_id;
   std::unique_ptr<kernel::execruntime_reader> bpf_;
+  /// Marked runtime binaries: the inode each candidate path named when it
+  /// was marked.
+  std::map<std::string, file_id> binaries_;
+  /// inotify on the candidates' directories: watch descriptor -> the names
+  /// in that directory -> the candidate path to re-mark.
+  kernel::unique_fd binaries_inotify_;
+  std::map<int, std::multimap<std::string, std::string>> binary_names_;
+  kernel::watch_id binaries_watch_ = kernel::no_id;
   runtime_watcher_actor watcher_;
   uint64_t next_token_ = 1;
   /// Held events by token; after the groups, so it goes first.

@@ -468,6 +468,8 @@ struct edge_fixture {
     fds_before = count_fds();
     nw::linux_edge_config cfg;
     cfg.runtime_paths = {fake.string()};
+    for (auto& p : extra_runtime_paths)
+      cfg.runtime_paths.push_back(p.string());
     cfg.hold_deadline = hold;
     cfg.use_bpf = use_bpf;
     auto spawned = nw::spawn_linux_edge(sys, cfg);
@@ -576,6 +578,8 @@ struct edge_fixture {
   caf::actor_system sys{quiet_config(cfg)};
   temp_dir tmp;
   fs::path fake;
+  /// More runtime paths to watch (they need not exist).
+  std::vector<fs::path> extra_runtime_paths;
   fs::path dir;
   size_t fds_before = 0;
   nw::edge_actor edge;
@@ -663,6 +667,53 @@ BOOST_AUTO_TEST_CASE(an_unanswered_exec_is_allowed_by_the_hold_deadline) {
     // A late verdict finds nothing to answer.
     verdict(ev.token);
     BOOST_TEST(at(counters(), "edge_allowed") == 0u);
+  }
+  finish();
+}
+
+/// Waits (bounded) until the edge has re-marked `n` runtime binaries.
+void wait_remarked(edge_fixture& f, uint64_t n) {
+  auto deadline = clock_type::now() + wait_limit;
+  while (at(f.counters(), "edge_runtime_binaries_remarked") < n
+         && clock_type::now() < deadline) {
+  }
+  BOOST_REQUIRE_EQUAL(at(f.counters(), "edge_runtime_binaries_remarked"), n);
+}
+
+BOOST_AUTO_TEST_CASE(a_runtime_binary_replaced_while_running_is_watched_again) {
+  start();
+  // As a package upgrade does it: a new file renamed over the old one.
+  auto next = tmp.path() / "nw-fake-runc.new";
+  fs::copy_file("/bin/true", next);
+  fs::permissions(next, fs::perms::owner_all);
+  fs::rename(next, fake);
+  wait_remarked(*this, 1);
+  {
+    child_process child{fake.string(),
+                        {fake.string(), "create", "nw-after-upgrade"}};
+    auto ev = exec_of(child);
+    BOOST_TEST(ev.token != 0u, "the new binary's create is held");
+    verdict(ev.token);
+    BOOST_TEST(child.wait() == 0);
+  }
+  finish();
+}
+
+BOOST_AUTO_TEST_CASE(a_runtime_binary_installed_later_is_watched) {
+  auto late = tmp.path() / "nw-late-runc";
+  extra_runtime_paths = {late};
+  start();
+  BOOST_TEST(at(counters(), "edge_runtime_binaries_remarked") == 0u);
+  fs::copy_file("/bin/true", late);
+  fs::permissions(late, fs::perms::owner_all);
+  wait_remarked(*this, 1);
+  {
+    child_process child{late.string(),
+                        {late.string(), "create", "nw-installed-later"}};
+    auto ev = exec_of(child);
+    BOOST_TEST(ev.token != 0u);
+    verdict(ev.token);
+    BOOST_TEST(child.wait() == 0);
   }
   finish();
 }
