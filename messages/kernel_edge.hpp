@@ -128,8 +128,16 @@ using kernel_edge_actor = caf::typed_actor<
   // Watches reads of a pidfile (matched by dev+inode on a real kernel).
   caf::reacts_to<watch_atom, std::string, pidfile_watcher_actor>,
   caf::reacts_to<unwatch_atom, std::string>,
-  // Watches the exit of a process, named by pid and start time.
-  caf::reacts_to<watch_atom, uint32_t, uint64_t, exit_watcher_actor>>;
+  // Watches the exit of a process, named by pid and start time, and holds
+  // its namespaces open until a grace period after it. Replies once the
+  // watch is in place: true if the edge reports the exit (or has reported
+  // it already: a pid reused meanwhile counts as an exit), false if it
+  // cannot (no pidfd) and the caller's own poller must cover it.
+  caf::replies_to<watch_atom, uint32_t, uint64_t,
+                  exit_watcher_actor>::with<bool>,
+  // The process is known to be gone (the poller saw it): drop its watch;
+  // its namespaces stay held for the grace period.
+  caf::reacts_to<unwatch_atom, uint32_t, uint64_t>>;
 
 using play_atom = caf::atom_constant<caf::atom("nw_play")>;
 

@@ -23,6 +23,9 @@ struct termination_state {
   std::map<std::pair<uint32_t, uint64_t>, std::string> watched;
   /// A poll is scheduled.
   bool polling = false;
+  /// Watches the edge could not take (no pidfd): the poller alone covers
+  /// them.
+  uint64_t poller_only = 0;
   static inline const char* name = "nw.termination";
 };
 
@@ -37,14 +40,35 @@ void arm_poller(termination_ptr self) {
   self->delayed_send(self, st.cfg.poll_interval, poll_atom::value);
 }
 
-void watch(termination_ptr self, const container_info& info) {
+/// Watches the container's init: with the poller, and with the edge's exit
+/// report (a pidfd on a real kernel). `done` runs once the edge has the
+/// watch in place (or could not place it, or did not answer in time).
+template <class Done>
+void watch(termination_ptr self, const container_info& info, Done done) {
   auto& st = self->state;
-  if (info.pid == 0)
+  if (info.pid == 0) {
+    done();
     return;
+  }
   st.watched[{info.pid, info.start_time}] = info.id;
-  self->send(st.cfg.edge, watch_atom::value, info.pid, info.start_time,
-             caf::actor_cast<exit_watcher_actor>(self));
   arm_poller(self);
+  self
+    ->request(st.cfg.edge, st.cfg.watch_timeout, watch_atom::value, info.pid,
+              info.start_time, caf::actor_cast<exit_watcher_actor>(self))
+    .then(
+      [self, done, id = info.id](bool by_edge) mutable {
+        if (!by_edge)
+          ++self->state.poller_only;
+        done();
+      },
+      [self, done, id = info.id](caf::error& err) mutable {
+        // The poller still sees the exit, up to an interval later.
+        ++self->state.poller_only;
+        log::warn("the kernel edge did not watch a container's init; the "
+                  "poller covers it",
+                  {{"id", id}, {"error", to_string(err)}});
+        done();
+      });
 }
 
 /// The process ended: remove its container (once).
@@ -91,7 +115,7 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
     .then(
       [self](const std::vector<container_event>& snapshot) {
         for (auto& ev : snapshot)
-          watch(self, *ev.info);
+          watch(self, *ev.info, [] {});
       },
       [self](caf::error& err) {
         log::error("termination cannot subscribe to the registry",
@@ -99,13 +123,25 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
         self->quit(err);
       });
   return {
-    [self](event_atom, const container_event& ev) {
-      // The watch request is on its way to the edge before the ack, so the
-      // watch exists before the hold on the container's start is released.
-      if (ev.kind == event_kind::added)
-        watch(self, *ev.info);
-      else if (ev.kind == event_kind::removed)
-        self->state.watched.erase({ev.info->pid, ev.info->start_time});
+    [self](event_atom, const container_event& ev) -> caf::result<ack_atom> {
+      auto& st = self->state;
+      if (ev.kind == event_kind::added) {
+        // Acked once the edge has the watch in place (its pidfd checked
+        // against the start time), so it exists before the hold on the
+        // container's start is released, and a pid reused meanwhile is
+        // caught, not trusted.
+        auto promise = self->make_response_promise<ack_atom>();
+        watch(self, *ev.info,
+              [promise]() mutable { promise.deliver(ack_atom::value); });
+        return promise;
+      }
+      if (ev.kind == event_kind::removed) {
+        auto key = std::make_pair(ev.info->pid, ev.info->start_time);
+        st.watched.erase(key);
+        // Gone (whichever path saw it): the edge drops its watch and holds
+        // the namespaces for the grace period.
+        self->send(st.cfg.edge, unwatch_atom::value, key.first, key.second);
+      }
       return ack_atom::value;
     },
     [self](const process_exited& ex) {

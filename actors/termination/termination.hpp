@@ -1,8 +1,9 @@
 // Termination: a registry subscriber that watches each container's init
 // process and asks the registry to remove the container when it exits. Two
-// sources, whichever sees the exit first: the kernel edge's exit reports
-// (the scripted kernel now; pidfd with the termination issue) and a poller
-// that checks only the watched pids in /proc every poll interval.
+// sources, whichever sees the exit first: the kernel edge's exit reports (a
+// pidfd per init on the real kernel, the script's `exit` records in a
+// simulation) and a poller that checks only the watched pids in /proc every
+// poll interval, the safety net for what a pidfd cannot cover.
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,9 @@ struct termination_config {
   std::shared_ptr<const host_view> host;
   /// The poller's period; 0 turns it off (a scripted host never changes).
   std::chrono::milliseconds poll_interval{1000};
+  /// How long an `added` waits for the edge to place its exit watch before
+  /// it is acked anyway (the poller then covers the container).
+  std::chrono::milliseconds watch_timeout{1000};
 };
 
 /// Spawns the termination watcher and subscribes it to the registry.

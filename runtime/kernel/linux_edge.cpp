@@ -16,6 +16,7 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -27,6 +28,7 @@
 #include "runtime/kernel/event_loop.hpp"
 #include "runtime/kernel/execruntime_reader.hpp"
 #include "runtime/kernel/fanotify_group.hpp"
+#include "runtime/kernel/host_view.hpp"
 #include "runtime/kernel/log.hpp"
 #include "runtime/kernel/unique_fd.hpp"
 
@@ -178,7 +180,8 @@ bool read_proc_exec(const std::string& root, uint32_t tid, runtime_exec& msg) {
 class kernel_state {
 public:
   explicit kernel_state(linux_edge_config cfg)
-      : cfg_(std::move(cfg)), root_(strip_trailing_slashes(cfg_.host_root)) {
+      : cfg_(std::move(cfg)), root_(strip_trailing_slashes(cfg_.host_root)),
+        host_(make_linux_host(root_)) {
     for (auto name : {"edge_held",
                       "edge_allowed",
                       "edge_hold_deadline_expired",
@@ -201,6 +204,21 @@ public:
                       "edge_held_us_pidfile",
                       "edge_runtime_binaries_remarked"})
       stats_[name] = 0;
+    if (cfg_.use_pidfd) {
+      // pidfd_open takes a pid of our own pid namespace; the start times
+      // come from the host root's /proc. Both number pids alike when that
+      // /proc shows us under our own pid.
+      char self[32] = {};
+      auto n
+        = ::readlink((root_ + "/proc/self").c_str(), self, sizeof(self) - 1);
+      pidfd_usable_ = n > 0
+                      && std::string(self, static_cast<size_t>(n))
+                           == std::to_string(::getpid());
+      if (!pidfd_usable_)
+        log::warn("pidfds off: the host root's /proc numbers pids unlike "
+                  "our pid namespace; the /proc poller alone sees exits",
+                  {{"host_root", root_}});
+    }
   }
 
   ~kernel_state() {
@@ -377,6 +395,79 @@ public:
     }
   }
 
+  /// Watches the exit of `pid` (started at `start_time`) with a pidfd, and
+  /// holds its namespace fds open until ns_grace after the exit. True if
+  /// the exit is reported to `watcher` (now, if the process is gone or the
+  /// pid was reused), false if the caller's poller must cover it.
+  bool watch_exit(uint32_t pid, uint64_t start_time,
+                  exit_watcher_actor watcher) {
+    exit_key key{pid, start_time};
+    if (auto i = exits_.find(key); i != exits_.end()) {
+      i->second.watcher = std::move(watcher);
+      return i->second.pidfd.get() >= 0;
+    }
+    exit_watch w;
+    w.watcher = std::move(watcher);
+    int fd = -1;
+    if (pidfd_usable_) {
+      fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (fd < 0 && errno == ESRCH) {
+        ++stats_["edge_pidfd_gone"];
+        caf::anon_send(w.watcher, process_exited{pid, start_time});
+        return true;
+      }
+      if (fd < 0) {
+        ++stats_["edge_pidfd_failed"];
+        if (!pidfd_failure_logged_) {
+          pidfd_failure_logged_ = true;
+          log::warn(
+            "cannot open a pidfd; the /proc poller alone sees this "
+            "container's exit (said once; edge_pidfd_failed counts)",
+            {{"pid", std::to_string(pid)}, {"error", errno_text(errno)}});
+        }
+      }
+      w.pidfd.reset(fd);
+    }
+    // The namespaces, held until the grace after the exit. Opened by path,
+    // so checked below with the pidfd: the start time still matching after
+    // both opens means the pid was ours all along (it has been since it
+    // started), so both fds name our process's namespaces.
+    auto ns = root_ + "/proc/" + std::to_string(pid) + "/ns/";
+    w.mntns.reset(::open((ns + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
+    w.netns.reset(::open((ns + "net").c_str(), O_RDONLY | O_CLOEXEC));
+    proc_status now;
+    std::string error;
+    if (!host_->proc(pid, now, error) || now.start_time != start_time) {
+      // Gone, or the pid is another process's already: either way ours
+      // has exited. Nothing is held for it.
+      ++stats_[now.pid == 0 ? "edge_pidfd_gone" : "edge_pidfd_reused"];
+      caf::anon_send(w.watcher, process_exited{pid, start_time});
+      return true;
+    }
+    if (w.pidfd.get() >= 0) {
+      w.watch = loop_->watch_fd(
+        w.pidfd.get(), kernel::fd_event::readable,
+        [this, key](int, int revents) { on_exit_readable(key, revents); });
+      if (w.watch == kernel::no_id)
+        w.pidfd.reset();
+      else
+        ++stats_["edge_pidfd_watched"];
+    }
+    bool watched = w.pidfd.get() >= 0;
+    exits_.emplace(key, std::move(w));
+    return watched;
+  }
+
+  /// The process is known to be gone: its watch goes, its namespaces stay
+  /// held for the grace period.
+  void unwatch_exit(uint32_t pid, uint64_t start_time) {
+    auto i = exits_.find(exit_key{pid, start_time});
+    if (i == exits_.end())
+      return;
+    ++stats_["edge_exit_unwatched"];
+    release_exit(i);
+  }
+
   counters snapshot() const {
     auto out = stats_;
     // Gauges: what is in flight right now.
@@ -385,6 +476,8 @@ public:
     out["edge_pidfile_dirs_marked"] = dirs_.size();
     out["edge_bpf_argv"] = bpf_ ? 1 : 0;
     out["edge_played"] = watcher_ ? 1 : 0;
+    out["edge_exit_watches"] = exits_.size();
+    out["edge_ns_held_after_exit"] = ns_grace_.size();
     return out;
   }
 
@@ -417,6 +510,14 @@ public:
         {{"held", std::to_string(n)}, {"queued", std::to_string(drained)}});
     close_dirs();
     watches_.clear();
+    if (loop_ != nullptr) {
+      for (auto& entry : exits_)
+        loop_->unwatch(entry.second.watch);
+      for (auto& entry : ns_grace_)
+        loop_->cancel_timer(entry.second.timer);
+    }
+    exits_.clear();
+    ns_grace_.clear();
     exec_group_.close();
     pidfile_group_.close();
     binaries_inotify_.reset();
@@ -457,6 +558,63 @@ private:
   };
 
   using watch_map = std::map<std::string, pidfile_watch>;
+
+  // -- exits
+  // -------------------------------------------------------------------
+
+  using exit_key = std::pair<uint32_t, uint64_t>;
+
+  struct exit_watch {
+    exit_watcher_actor watcher;
+    kernel::unique_fd pidfd;
+    kernel::watch_id watch = kernel::no_id;
+    kernel::unique_fd mntns;
+    kernel::unique_fd netns;
+  };
+
+  struct ns_hold {
+    kernel::unique_fd mntns;
+    kernel::unique_fd netns;
+    kernel::timer_id timer = kernel::no_id;
+  };
+
+  void on_exit_readable(const exit_key& key, int revents) {
+    auto i = exits_.find(key);
+    if (i == exits_.end())
+      return;
+    if (revents < 0) {
+      // Cannot tell; the poller still covers it.
+      ++stats_["edge_pidfd_errors"];
+      log::warn("a pidfd reported an error; the /proc poller covers its "
+                "process",
+                {{"pid", std::to_string(key.first)},
+                 {"error", std::to_string(revents)}});
+      loop_->unwatch(i->second.watch);
+      i->second.watch = kernel::no_id;
+      i->second.pidfd.reset();
+      return;
+    }
+    ++stats_["edge_pidfd_exits"];
+    caf::anon_send(i->second.watcher, process_exited{key.first, key.second});
+    release_exit(i);
+  }
+
+  /// Drops an exit watch; its namespace fds are closed after the grace.
+  void release_exit(std::map<exit_key, exit_watch>::iterator i) {
+    auto& w = i->second;
+    loop_->unwatch(w.watch);
+    if (w.mntns.get() >= 0 || w.netns.get() >= 0) {
+      auto id = next_ns_hold_++;
+      ns_hold hold;
+      hold.mntns = std::move(w.mntns);
+      hold.netns = std::move(w.netns);
+      hold.timer = loop_->add_timer(cfg_.ns_grace, 0ms,
+                                    [this, id] { ns_grace_.erase(id); });
+      if (hold.timer != kernel::no_id)
+        ns_grace_.emplace(id, std::move(hold));
+    }
+    exits_.erase(i);
+  }
 
   using event_handler = void (kernel_state::*)(const fanotify_event_metadata&);
 
@@ -939,6 +1097,15 @@ private:
   std::map<int, std::multimap<std::string, std::string>> binary_names_;
   kernel::watch_id binaries_watch_ = kernel::no_id;
   runtime_watcher_actor watcher_;
+  /// /proc under the host root, for start times.
+  std::shared_ptr<const host_view> host_;
+  /// pidfd_open names pids in our pid namespace: usable when that is the
+  /// one the host root's /proc shows (see the constructor).
+  bool pidfd_usable_ = false;
+  bool pidfd_failure_logged_ = false;
+  std::map<exit_key, exit_watch> exits_;
+  uint64_t next_ns_hold_ = 1;
+  std::map<uint64_t, ns_hold> ns_grace_;
   uint64_t next_token_ = 1;
   /// Held events by token; after the groups, so it goes first.
   std::map<uint64_t, hold_entry> held_;
@@ -984,14 +1151,19 @@ struct core_box {
 /// The loop thread's answer to a counters request (see the handler).
 using counters_snap_atom = caf::atom_constant<caf::atom("nw_ctrsnap")>;
 
+/// The loop thread's answer to an exit watch.
+using exit_watched_atom = caf::atom_constant<caf::atom("nw_exitwd")>;
+
 using edge_impl_actor
-  = edge_actor::extend<caf::reacts_to<counters_snap_atom, uint64_t, counters>>;
+  = edge_actor::extend<caf::reacts_to<counters_snap_atom, uint64_t, counters>,
+                       caf::reacts_to<exit_watched_atom, uint64_t, bool>>;
 
 struct edge_state {
   std::unique_ptr<edge_core> core;
   kernel_state* k = nullptr;
   uint64_t next_request = 1;
   std::map<uint64_t, caf::typed_response_promise<counters>> pending;
+  std::map<uint64_t, caf::typed_response_promise<bool>> pending_exits;
   /// Pidfile watchers monitored (their watches go when they do).
   std::set<caf::actor_addr> monitored;
   /// The runtime watcher given by `play` (monitored too).
@@ -1065,9 +1237,35 @@ edge_impl_actor::behavior_type linux_edge(edge_ptr self,
       st.on_loop(
         [k = st.k, p = std::move(path), sender] { k->unwatch(p, sender); });
     },
-    [](watch_atom, uint32_t, uint64_t, exit_watcher_actor&) {
-      // Not the edge's job yet: the termination actor polls /proc. A pidfd
-      // per watched process comes with the termination issue.
+    [self](watch_atom, uint32_t pid, uint64_t start_time,
+           exit_watcher_actor& watcher) -> caf::result<bool> {
+      // Placed on the loop thread; the reply comes back through a private
+      // message, like the counters' (see below).
+      auto& st = self->state;
+      auto id = st.next_request++;
+      auto me = caf::actor_cast<edge_impl_actor>(self);
+      if (!st.on_loop([k = st.k, me, id, pid, start_time,
+                       w = std::move(watcher)]() mutable {
+            auto watched = k->watch_exit(pid, start_time, std::move(w));
+            caf::anon_send(me, exit_watched_atom::value, id, watched);
+          }))
+        return false; // stopping: the poller covers it
+      auto promise = self->make_response_promise<bool>();
+      st.pending_exits.emplace(id, promise);
+      return promise;
+    },
+    [self](exit_watched_atom, uint64_t id, bool watched) {
+      auto& pending = self->state.pending_exits;
+      auto i = pending.find(id);
+      if (i == pending.end())
+        return;
+      i->second.deliver(watched);
+      pending.erase(i);
+    },
+    [self](unwatch_atom, uint32_t pid, uint64_t start_time) {
+      auto& st = self->state;
+      st.on_loop(
+        [k = st.k, pid, start_time] { k->unwatch_exit(pid, start_time); });
     },
     [self](get_atom, counters_atom) -> caf::result<counters> {
       // The counters live on the loop thread. A response promise must be

@@ -27,6 +27,14 @@ struct linux_edge_config {
   /// Read argv from bpf/execruntime; false (or a failed load) degrades to
   /// /proc/TID/cmdline at permission time.
   bool use_bpf = true;
+  /// Watch containers' init processes with pidfds (`--no-pidfd`: false,
+  /// leaving exits to the termination poller alone).
+  bool use_pidfd = true;
+  /// How long a watched process's mount and network namespace fds stay open
+  /// after its exit: longer than the registry's 5 s grace for removed
+  /// records, so their inode numbers are not reused while a late lookup by
+  /// them may still come.
+  std::chrono::milliseconds ns_grace{6000};
 };
 
 /// The usual places of runc, crun and conmon (host paths).

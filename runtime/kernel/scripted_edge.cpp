@@ -149,6 +149,17 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
            exit_watcher_actor& watcher) {
       self->state.pid_watches.emplace(
         pid, std::make_pair(start_time, std::move(watcher)));
+      return true; // the script's `exit` records report it
+    },
+    [self](unwatch_atom, uint32_t pid, uint64_t start_time) {
+      auto& watches = self->state.pid_watches;
+      auto range = watches.equal_range(pid);
+      for (auto i = range.first; i != range.second;) {
+        if (i->second.first == start_time)
+          i = watches.erase(i);
+        else
+          ++i;
+      }
     },
     [self](get_atom, counters_atom) { return self->state.stats; },
   };
