@@ -12,6 +12,7 @@ packages=(
   runc libcaf-dev libssl-dev libuv1-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libcli11-dev libboost-test-dev libseccomp-dev libclang-rt-14-dev
   busybox-static iproute2 procps
+  containerd podman conmon crun
 )
 
 declare -a stage_names=() stage_secs=()

@@ -366,6 +366,55 @@ inline int run_process(const std::vector<std::string>& argv,
   return *st;
 }
 
+/// What run_output() saw.
+struct process_output {
+  /// The wait(2) status.
+  int status = 0;
+  /// stdout and stderr, interleaved.
+  std::string output;
+
+  bool ok() const {
+    return status == 0;
+  }
+};
+
+/// Runs `argv` to completion within `timeout`, its output going to `log`
+/// (truncated first), and returns the status and that output. Throws (after
+/// killing it) if it does not finish in time.
+inline process_output run_output(const std::vector<std::string>& argv,
+                                 const runc_fs::path& log,
+                                 std::chrono::milliseconds timeout) {
+  std::error_code ec;
+  runc_fs::remove(log, ec);
+  process_output r;
+  r.status = run_process(argv, log.string(), timeout);
+  r.output = runc_detail::slurp(log);
+  return r;
+}
+
+// -- the busybox rootfs -------------------------------------------------------
+
+/// Busybox applets the test rootfs links by default.
+inline std::vector<std::string> default_applets() {
+  return {"sh", "cat", "echo", "ls", "sleep", "true"};
+}
+
+/// Makes a busybox-static rootfs at `rootfs` (DESIGN.md, "Test fixtures that
+/// work here"): bin/busybox hard-linked from `busybox` (copied if the link
+/// fails), a symlink per applet, and empty etc/ tmp/ proc/ sys/ dev/.
+inline void make_busybox_rootfs(const runc_fs::path& rootfs,
+                                const runc_fs::path& busybox,
+                                const std::vector<std::string>& applets) {
+  for (auto sub : {"bin", "etc", "tmp", "proc", "sys", "dev"})
+    runc_fs::create_directories(rootfs / sub);
+  std::error_code ec;
+  runc_fs::create_hard_link(busybox, rootfs / "bin" / "busybox", ec);
+  if (ec)
+    runc_fs::copy_file(busybox, rootfs / "bin" / "busybox");
+  for (auto& applet : applets)
+    runc_fs::create_symlink("busybox", rootfs / "bin" / applet);
+}
+
 // -- the environment ----------------------------------------------------------
 
 /// One temp dir holding every bundle, a spec template from `runc spec` and
@@ -375,13 +424,20 @@ class runc_env {
 public:
   /// `runtime`: the binary driven (default: runc from PATH); the config
   /// template always comes from the real runc's `runc spec`.
-  explicit runc_env(std::string runtime = {}) : runtime_(std::move(runtime)) {
+  /// `cleanup_runtime`: what deletes the containers left under root() when
+  /// the env goes (default: the real runc; give `runtime` when it is another
+  /// real runtime, e.g. crun, whose state runc cannot read).
+  explicit runc_env(std::string runtime = {}, std::string cleanup_runtime = {})
+      : runtime_(std::move(runtime)),
+        cleanup_runtime_(std::move(cleanup_runtime)) {
     using namespace runc_detail;
     real_runc_ = find_program("runc");
     if (real_runc_.empty())
       fail("runc not found (call require_runc() first)");
     if (runtime_.empty())
       runtime_ = real_runc_;
+    if (cleanup_runtime_.empty())
+      cleanup_runtime_ = real_runc_;
     busybox_ = busybox_static_path();
     if (busybox_.empty())
       fail("no static busybox (call require_runc() first)");
@@ -417,7 +473,8 @@ public:
   runc_env(const runc_env&) = delete;
   runc_env& operator=(const runc_env&) = delete;
 
-  /// Deletes every container runc still knows under our root, then the dir.
+  /// Deletes every container the cleanup runtime still knows under our
+  /// root, then the dir.
   ~runc_env() {
     std::error_code ec;
     auto state = root();
@@ -425,9 +482,9 @@ public:
       for (auto& entry : runc_fs::directory_iterator{state, ec}) {
         auto id = entry.path().filename().string();
         try {
-          run_process(
-            {real_runc_, "--root", state.string(), "delete", "--force", id}, {},
-            std::chrono::seconds{10});
+          run_process({cleanup_runtime_, "--root", state.string(), "delete",
+                       "--force", id},
+                      {}, std::chrono::seconds{10});
         } catch (...) {
         }
       }
@@ -474,6 +531,7 @@ public:
 
 private:
   std::string runtime_;
+  std::string cleanup_runtime_;
   std::string real_runc_;
   std::string busybox_;
   runc_fs::path dir_;
@@ -555,8 +613,7 @@ struct bundle_options {
   /// A distinctive hostname, to tell our containers apart.
   std::string hostname = "nodewatch-test";
   /// Busybox applets linked into rootfs/bin.
-  std::vector<std::string> applets
-    = {"sh", "cat", "echo", "ls", "sleep", "true"};
+  std::vector<std::string> applets = default_applets();
 };
 
 /// An OCI bundle under env.dir()/bundles/ID: config.json from the spec
@@ -573,14 +630,7 @@ public:
     std::error_code ec;
     if (runc_fs::exists(dir_, ec))
       fail("bundle " + dir_.string() + " exists already");
-    auto rootfs = dir_ / "rootfs";
-    for (auto sub : {"bin", "etc", "tmp", "proc", "sys", "dev"})
-      runc_fs::create_directories(rootfs / sub);
-    runc_fs::create_hard_link(env.busybox(), rootfs / "bin" / "busybox", ec);
-    if (ec)
-      runc_fs::copy_file(env.busybox(), rootfs / "bin" / "busybox");
-    for (auto& applet : opts.applets)
-      runc_fs::create_symlink("busybox", rootfs / "bin" / applet);
+    make_busybox_rootfs(dir_ / "rootfs", env.busybox(), opts.applets);
     config = env.spec();
     config["process"]["terminal"] = false;
     config["process"]["args"] = opts.args;
