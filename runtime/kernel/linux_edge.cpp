@@ -13,6 +13,8 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -76,6 +78,9 @@ constexpr size_t pidfile_read_bytes = 33;
 constexpr int events_per_wakeup = 64;
 
 constexpr size_t max_proc_cmdline = 64 * 1024;
+
+/// The kernel's PID_MAX_LIMIT on 64-bit: no pid is larger.
+constexpr uint32_t max_pid = 4194304;
 
 // -- small helpers ------------------------------------------------------------
 
@@ -202,7 +207,14 @@ public:
                       "edge_unwatch_refused",
                       "edge_held_us_exec",
                       "edge_held_us_pidfile",
-                      "edge_runtime_binaries_remarked"})
+                      "edge_runtime_binaries_remarked",
+                      "edge_pidfd_watched",
+                      "edge_pidfd_exits",
+                      "edge_pidfd_gone",
+                      "edge_pidfd_reused",
+                      "edge_pidfd_failed",
+                      "edge_pidfd_errors",
+                      "edge_exit_unwatched"})
       stats_[name] = 0;
     if (cfg_.use_pidfd) {
       // pidfd_open takes a pid of our own pid namespace; the start times
@@ -402,6 +414,8 @@ public:
   bool watch_exit(uint32_t pid, uint64_t start_time,
                   exit_watcher_actor watcher) {
     exit_key key{pid, start_time};
+    if (pid == 0 || pid > max_pid)
+      return false; // no process of ours; nothing a pidfd could name
     if (auto i = exits_.find(key); i != exits_.end()) {
       i->second.watcher = std::move(watcher);
       return i->second.pidfd.get() >= 0;
@@ -437,12 +451,22 @@ public:
     w.netns.reset(::open((ns + "net").c_str(), O_RDONLY | O_CLOEXEC));
     proc_status now;
     std::string error;
-    if (!host_->proc(pid, now, error) || now.start_time != start_time) {
-      // Gone, or the pid is another process's already: either way ours
+    bool read = host_->proc(pid, now, error);
+    if ((read && now.start_time != start_time)
+        || (!read && pidfd_usable_ && gone(pid, w.pidfd.get()))) {
+      // The pid is another process's already, or nobody's: either way ours
       // has exited. Nothing is held for it.
-      ++stats_[now.pid == 0 ? "edge_pidfd_gone" : "edge_pidfd_reused"];
+      ++stats_[read ? "edge_pidfd_reused" : "edge_pidfd_gone"];
       caf::anon_send(w.watcher, process_exited{pid, start_time});
       return true;
+    }
+    if (!read) {
+      // Alive, but not ours to be sure of (an fd limit, say): nothing held.
+      ++stats_["edge_pidfd_failed"];
+      log::warn("cannot check a watched process's start time; the /proc "
+                "poller alone sees its exit",
+                {{"pid", std::to_string(pid)}, {"error", error}});
+      return false;
     }
     if (w.pidfd.get() >= 0) {
       w.watch = loop_->watch_fd(
@@ -577,6 +601,16 @@ private:
     kernel::unique_fd netns;
     kernel::timer_id timer = kernel::no_id;
   };
+
+  /// Whether `pid` has exited: its pidfd (if any) is readable, or no
+  /// process has the pid.
+  static bool gone(uint32_t pid, int pidfd) {
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      return ::poll(&p, 1, 0) == 1;
+    }
+    return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  }
 
   void on_exit_readable(const exit_key& key, int revents) {
     auto i = exits_.find(key);

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -248,6 +250,19 @@ public:
     return started_;
   }
 
+  /// Kills and reaps it now: its pid is free for reuse.
+  void kill_now() {
+    if (pid_ > 0)
+      reap(true);
+  }
+
+  /// Kills and reaps it, and closes its fds.
+  void close() {
+    kill_now();
+    pidfd_.reset();
+    out_.reset();
+  }
+
   /// Whether it exits within `limit`; it is not reaped.
   bool exits_within(std::chrono::milliseconds limit) const {
     return wait_readable(pidfd_.get(), limit);
@@ -441,6 +456,32 @@ struct watcher_standin {
     = std::make_shared<std::atomic<int>>(0);
 };
 
+// -- stand-in for termination
+// ---------------------------------------------------
+
+nw::exit_watcher_actor::behavior_type
+exit_recorder(std::shared_ptr<inbox<nw::process_exited>> box) {
+  return {
+    [box](nw::process_exited& ex) { box->push(ex); },
+  };
+}
+
+/// Field 22 of /proc/PID/stat (0 if unreadable).
+uint64_t start_time_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat;
+  std::getline(in, stat);
+  auto close = stat.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream fields{stat.substr(close + 2)};
+  std::string field;
+  for (int i = 3; i <= 22 && (fields >> field); ++i)
+    if (i == 22)
+      return std::strtoull(field.c_str(), nullptr, 10);
+  return 0;
+}
+
 struct edge_fixture {
   edge_fixture() {
     fake = tmp.path() / "nw-fake-runc";
@@ -457,6 +498,9 @@ struct edge_fixture {
       caf::anon_send_exit(s->handle, caf::exit_reason::user_shutdown);
     if (recorder)
       caf::anon_send_exit(recorder, caf::exit_reason::user_shutdown);
+    if (exit_recorder_handle)
+      caf::anon_send_exit(exit_recorder_handle,
+                          caf::exit_reason::user_shutdown);
     if (edge)
       caf::anon_send_exit(edge, caf::exit_reason::user_shutdown);
   }
@@ -472,6 +516,8 @@ struct edge_fixture {
       cfg.runtime_paths.push_back(p.string());
     cfg.hold_deadline = hold;
     cfg.use_bpf = use_bpf;
+    cfg.ns_grace = ns_grace;
+    cfg.use_pidfd = use_pidfd;
     auto spawned = nw::spawn_linux_edge(sys, cfg);
     BOOST_REQUIRE_MESSAGE(
       spawned, "the edge did not start: "
@@ -491,6 +537,32 @@ struct edge_fixture {
                    BOOST_FAIL("play barrier: " << nw::render(err));
                  });
     }
+  }
+
+  /// Has the edge watch the exit of (pid, start time); its reply.
+  bool watch_exit(pid_t pid, uint64_t start_time) {
+    if (!exit_recorder_handle)
+      exit_recorder_handle = sys.spawn(exit_recorder, exits);
+    caf::scoped_actor self{sys};
+    bool out = false;
+    self
+      ->request(edge, wait_limit, nw::watch_atom::value,
+                static_cast<uint32_t>(pid), start_time, exit_recorder_handle)
+      .receive([&](bool watched) { out = watched; },
+               [&](caf::error& err) {
+                 BOOST_FAIL("exit watch: " << nw::render(err));
+               });
+    return out;
+  }
+
+  /// The exit reported for `pid`, if one comes within `limit`.
+  std::optional<nw::process_exited>
+  exit_of(pid_t pid, std::chrono::milliseconds limit = wait_limit) {
+    return exits->take(
+      [pid](const nw::process_exited& e) {
+        return e.pid == static_cast<uint32_t>(pid);
+      },
+      limit);
   }
 
   /// The edge's counters, once it has handled what this thread sent it.
@@ -578,6 +650,12 @@ struct edge_fixture {
   caf::actor_system sys{quiet_config(cfg)};
   temp_dir tmp;
   fs::path fake;
+  bool use_pidfd = true;
+  /// How long the edge holds an exited process's namespaces.
+  std::chrono::milliseconds ns_grace = 6000ms;
+  std::shared_ptr<inbox<nw::process_exited>> exits
+    = std::make_shared<inbox<nw::process_exited>>();
+  nw::exit_watcher_actor exit_recorder_handle;
   /// More runtime paths to watch (they need not exist).
   std::vector<fs::path> extra_runtime_paths;
   fs::path dir;
@@ -978,6 +1056,131 @@ BOOST_AUTO_TEST_CASE(config_json_in_a_watched_directory_raises_no_event) {
 }
 
 // -- shutdown -----------------------------------------------------------------
+
+// -- process exits (pidfd) ----------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(an_exit_is_reported_at_once_and_namespaces_held_a_while) {
+  ns_grace = 300ms;
+  start();
+  child_process child{"/bin/sleep", {"sleep", "30"}};
+  auto start_time = start_time_of(child.pid());
+  BOOST_REQUIRE(start_time != 0u);
+  BOOST_TEST(watch_exit(child.pid(), start_time), "watched by a pidfd");
+  auto c = counters();
+  BOOST_TEST(at(c, "edge_pidfd_watched") == 1u);
+  BOOST_TEST(at(c, "edge_exit_watches") == 1u);
+  BOOST_TEST(!exit_of(child.pid(), 100ms), "an exit before the kill");
+  auto killed = clock_type::now();
+  ::kill(child.pid(), SIGKILL);
+  // Reported from the exit on, before anybody reaps the child.
+  auto ex = exit_of(child.pid());
+  BOOST_REQUIRE(ex);
+  BOOST_TEST(ex->start_time == start_time);
+  BOOST_TEST_MESSAGE("exit reported " << ms_since(killed)
+                                      << " ms after the SIGKILL");
+  c = counters();
+  BOOST_TEST(at(c, "edge_pidfd_exits") == 1u);
+  BOOST_TEST(at(c, "edge_exit_watches") == 0u);
+  BOOST_TEST(at(c, "edge_ns_held_after_exit") == 1u, "namespaces held");
+  // ... until the grace has passed (bounded wait).
+  auto deadline = clock_type::now() + wait_limit;
+  while (at(counters(), "edge_ns_held_after_exit") != 0
+         && clock_type::now() < deadline) {
+  }
+  BOOST_TEST(at(counters(), "edge_ns_held_after_exit") == 0u);
+  BOOST_TEST(ms_since(killed) >= 290, "released after the grace");
+  child.close();
+  finish();
+}
+
+BOOST_AUTO_TEST_CASE(a_pid_that_is_gone_is_reported_exited_at_once) {
+  start();
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  {
+    child_process child{"/bin/true", {"true"}};
+    pid = child.pid();
+    BOOST_TEST(child.wait() == 0);
+    start_time = 1; // reaped: no /proc entry to read any more
+  }
+  BOOST_TEST(watch_exit(pid, start_time));
+  BOOST_TEST(exit_of(pid).has_value(), "no exit for a pid already gone");
+  BOOST_TEST(at(counters(), "edge_exit_watches") == 0u);
+  finish();
+}
+
+BOOST_AUTO_TEST_CASE(a_reused_pid_is_never_taken_for_the_watched_process) {
+  start();
+  // The watched process exits and is reaped; a new one gets its pid (the
+  // kernel's ns_last_pid makes it the next one handed out).
+  std::optional<child_process> old_one;
+  old_one.emplace("/bin/sleep", std::vector<std::string>{"sleep", "30"});
+  auto pid = old_one->pid();
+  auto old_start = start_time_of(pid);
+  BOOST_REQUIRE(old_start != 0u);
+  old_one.reset(); // killed and reaped
+  // Start times count clock ticks (10 ms): a reuser started in the same
+  // tick would be the same process by (pid, start time), so retry until
+  // the clock has moved on (bounded).
+  std::unique_ptr<child_process> reuser;
+  auto deadline = clock_type::now() + wait_limit;
+  while (!reuser && clock_type::now() < deadline) {
+    std::ofstream{"/proc/sys/kernel/ns_last_pid"} << (pid - 1);
+    auto next = std::make_unique<child_process>(
+      "/bin/sleep", std::vector<std::string>{"sleep", "30"});
+    if (next->pid() == pid && start_time_of(pid) != old_start)
+      reuser = std::move(next);
+  }
+  BOOST_REQUIRE_MESSAGE(reuser, "could not get pid " << pid << " reused");
+  // Its start time differs, so the watch reports the old one exited ...
+  BOOST_TEST(watch_exit(pid, old_start));
+  auto ex = exit_of(pid);
+  BOOST_REQUIRE(ex);
+  BOOST_TEST(ex->start_time == old_start);
+  auto c = counters();
+  BOOST_TEST(at(c, "edge_pidfd_reused") == 1u);
+  BOOST_TEST(at(c, "edge_exit_watches") == 0u);
+  // ... and the new process is not watched: its exit is nobody's.
+  reuser->kill_now();
+  BOOST_TEST(!exit_of(pid, 300ms), "the reusing process was watched");
+  reuser.reset();
+  finish();
+}
+
+BOOST_AUTO_TEST_CASE(without_fds_to_spare_the_poller_is_left_to_cover_it) {
+  start();
+  child_process child{"/bin/sleep", {"sleep", "30"}};
+  auto start_time = start_time_of(child.pid());
+  // Every fd below the limit in use: pidfd_open gets EMFILE.
+  rlimit old_limit{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+  int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  BOOST_REQUIRE(probe >= 0);
+  ::close(probe);
+  rlimit low = old_limit;
+  low.rlim_cur = static_cast<rlim_t>(probe);
+  BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  bool watched = watch_exit(child.pid(), start_time);
+  ::setrlimit(RLIMIT_NOFILE, &old_limit);
+  BOOST_TEST(!watched, "watched without a pidfd");
+  BOOST_TEST(at(counters(), "edge_pidfd_failed") >= 1u);
+  auto pid = child.pid();
+  child.close();
+  BOOST_TEST(!exit_of(pid, 200ms), "reported without a pidfd");
+  finish();
+}
+
+BOOST_AUTO_TEST_CASE(pidfds_off_leaves_exits_to_the_poller) {
+  use_pidfd = false;
+  start();
+  child_process child{"/bin/sleep", {"sleep", "30"}};
+  BOOST_TEST(!watch_exit(child.pid(), start_time_of(child.pid())));
+  auto pid = child.pid();
+  child.close();
+  BOOST_TEST(!exit_of(pid, 200ms));
+  BOOST_TEST(at(counters(), "edge_pidfd_watched") == 0u);
+  finish();
+}
 
 BOOST_AUTO_TEST_CASE(stopping_the_edge_allows_everything_it_holds) {
   start(30000ms);
