@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -552,6 +553,67 @@ BOOST_AUTO_TEST_CASE(four_containers_in_parallel) {
     t.join();
   for (int i = 0; i < n; ++i)
     check_detected(results[i], "par-" + std::to_string(i) + "\n");
+}
+
+// -- termination
+// ----------------------------------------------------------------
+
+/// The edge's counters.
+nw::counters edge_counters() {
+  caf::scoped_actor self{agent().sys};
+  nw::counters out;
+  self
+    ->request(agent().g.edge, event_deadline, nw::get_atom::value,
+              nw::counters_atom::value)
+    .receive([&](nw::counters& c) { out = std::move(c); },
+             [&](caf::error& err) {
+               BOOST_FAIL("edge counters: " << nw::render(err));
+             });
+  return out;
+}
+
+/// Starts a container running `args`, kills its init with `sig` unless
+/// `sig` is 0, and checks it is removed exactly once, by the edge's pidfd
+/// report (the poller runs every 100 ms beside it).
+void check_removed_by_pidfd(const std::vector<std::string>& args, int sig,
+                            const std::string& prefix) {
+  auto& a = agent();
+  runc_container c{a.real, {args, "nw-term"}, a.real.unique_id(prefix)};
+  c.create();
+  auto pid = c.read_pid();
+  c.start();
+  auto added = a.log.wait(nw::event_kind::added, c.id(),
+                          runc_clock::now() + event_deadline);
+  BOOST_TEST_REQUIRE(added.has_value(), "no `added` event");
+  auto before = edge_counters()["edge_pidfd_exits"];
+  auto t0 = runc_clock::now();
+  if (sig != 0)
+    ::kill(pid, sig);
+  c.wait_exit();
+  auto removed = a.log.wait(nw::event_kind::removed, c.id(),
+                            runc_clock::now() + event_deadline);
+  BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
+  BOOST_TEST(!removed->init_alive, "`removed` came while the init ran");
+  BOOST_TEST(edge_counters()["edge_pidfd_exits"] > before,
+             "the removal did not come from a pidfd");
+  BOOST_TEST_MESSAGE(c.id()
+                     << ": removed " << ms(removed->at - t0) << " ms after the "
+                     << (sig != 0 ? "kill" : "start of the wait"));
+  c.remove();
+  BOOST_TEST(a.log.of(c.id()).size() == 2u, "one `added`, one `removed`");
+}
+
+BOOST_AUTO_TEST_CASE(a_container_killed_with_sigkill_is_removed) {
+  check_removed_by_pidfd({"/bin/sleep", "30"}, SIGKILL, "nwt-kill");
+}
+
+BOOST_AUTO_TEST_CASE(a_container_whose_init_exits_by_itself_is_removed) {
+  check_removed_by_pidfd({"/bin/sleep", "0.1"}, 0, "nwt-exit");
+}
+
+BOOST_AUTO_TEST_CASE(a_container_whose_init_forks_and_exits_is_removed) {
+  // The init's exit is what counts; its child goes with the pid namespace.
+  check_removed_by_pidfd({"/bin/sh", "-c", "sleep 30 & exit 0"}, 0, "nwt-fork");
 }
 
 // -- bad input ----------------------------------------------------------------
