@@ -7,6 +7,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "runtime/kernel/log.hpp"
+#include "runtime/kernel/proc_stat.hpp"
 
 namespace nw {
 
@@ -20,7 +21,7 @@ using termination_impl_actor
 struct termination_state {
   termination_config cfg;
   /// Watched init processes: (pid, start time) → container id.
-  std::map<std::pair<uint32_t, uint64_t>, std::string> watched;
+  std::map<process_key, std::string> watched;
   /// A poll is scheduled.
   bool polling = false;
   /// Watches the edge could not take (no pidfd): the poller alone covers
@@ -72,7 +73,7 @@ void watch(termination_ptr self, const container_info& info, Done done) {
 }
 
 /// The process ended: remove its container (once).
-void exited(termination_ptr self, std::pair<uint32_t, uint64_t> key) {
+void exited(termination_ptr self, process_key key) {
   auto& st = self->state;
   auto i = st.watched.find(key);
   if (i == st.watched.end())
@@ -87,21 +88,15 @@ void exited(termination_ptr self, std::pair<uint32_t, uint64_t> key) {
       });
 }
 
-/// Checks each watched pid (O(watched), never a scan of /proc): gone, a
-/// zombie, or another process under the same pid (start time) means the
-/// container's init has exited.
+/// One poller tick: removes what exited_among() finds.
 void poll(termination_ptr self) {
   auto& st = self->state;
   st.polling = false;
-  std::vector<std::pair<uint32_t, uint64_t>> gone;
-  for (auto& [key, id] : st.watched) {
-    proc_status p;
-    std::string error;
-    if (!st.cfg.host->proc(key.first, p, error) || p.start_time != key.second
-        || p.state == 'Z' || p.state == 'X')
-      gone.push_back(key);
-  }
-  for (auto& key : gone)
+  std::vector<process_key> keys;
+  keys.reserve(st.watched.size());
+  for (auto& entry : st.watched)
+    keys.push_back(entry.first);
+  for (auto& key : exited_among(*st.cfg.host, keys))
     exited(self, key);
   arm_poller(self);
 }
@@ -152,6 +147,22 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
 }
 
 } // namespace
+
+std::vector<process_key> exited_among(const host_view& host,
+                                      const std::vector<process_key>& watched) {
+  std::vector<process_key> gone;
+  std::string text;
+  std::string error;
+  for (auto& key : watched) {
+    proc_stat stat;
+    if (!host.read_file("/proc/" + std::to_string(key.first) + "/stat", 4096,
+                        text, error)
+        || !parse_proc_stat(text, stat, error) || stat.start_time != key.second
+        || stat.state == 'Z' || stat.state == 'X')
+      gone.push_back(key);
+  }
+  return gone;
+}
 
 termination_actor spawn_termination(caf::actor_system& sys,
                                     termination_config cfg) {

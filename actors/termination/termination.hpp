@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -32,6 +34,16 @@ struct termination_config {
   /// it is acked anyway (the poller then covers the container).
   std::chrono::milliseconds watch_timeout{1000};
 };
+
+/// A process named without trusting its pid alone: (pid, start time).
+using process_key = std::pair<uint32_t, uint64_t>;
+
+/// One tick of the poller: which of `watched` have exited — the pid gone, a
+/// zombie, or another process under the same pid (its start time differs).
+/// Reads /proc/PID/stat of the watched pids only: O(watched), never a scan
+/// of all of /proc.
+std::vector<process_key> exited_among(const host_view& host,
+                                      const std::vector<process_key>& watched);
 
 /// Spawns the termination watcher and subscribes it to the registry.
 termination_actor spawn_termination(caf::actor_system& sys,
