@@ -59,10 +59,17 @@ struct observed {
   nw::container_event ev;
   /// When the subscriber received it.
   runc_clock::time_point at;
-  /// `added`: /proc/PID of the container's init on arrival ...
+  /// /proc/PID of the container's init on arrival (`added`, `removed`) ...
   proc_probe proc;
-  /// ... and again `ack_delay` later, just before the ack.
+  /// ... and for `added` again `ack_delay` later, just before the ack.
   proc_probe proc_at_ack;
+
+  /// For `removed`: whether the init of `start_time` had exited when the
+  /// event arrived (its /proc entry gone, a zombie, or another process).
+  bool init_gone(uint64_t start_time) const {
+    return !proc.ok || proc.start_time != start_time || proc.state == 'Z'
+           || proc.state == 'X';
+  }
 };
 
 /// Every event the subscriber saw; tests wait on it with deadlines.
@@ -156,6 +163,8 @@ recorder(recorder_actor::stateful_pointer<recorder_state> self,
       o.ev = ev;
       o.at = runc_clock::now();
       if (ev.kind != nw::event_kind::added || ev.info->pid == 0) {
+        if (ev.kind == nw::event_kind::removed && ev.info->pid != 0)
+          o.proc = probe_process(static_cast<pid_t>(ev.info->pid));
         log->push(std::move(o));
         return nw::ack_atom::value;
       }

@@ -108,6 +108,7 @@ BOOST_AUTO_TEST_CASE(a_ctr_container_is_added_before_its_entrypoint) {
   auto removed = f.agent->log().wait(nw::event_kind::removed, id,
                                      runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
+  BOOST_TEST(removed->init_gone(added->ev.info->start_time));
   BOOST_TEST(f.ctrd->wait_stopped(id, runc_clock::now() + event_deadline));
   BOOST_TEST(f.ctrd->output(id) == "hi\n");
   BOOST_TEST_MESSAGE(id << ": removed " << ms(removed->at - added->at)
@@ -120,7 +121,7 @@ BOOST_AUTO_TEST_CASE(a_killed_ctr_container_is_removed) {
   auto& f = fx();
   auto id = f.ctrd->unique_id("nwt-ctr-kill");
   f.ctrd->run(id, {"/bin/sleep", "60"});
-  check_added(id);
+  auto added = check_added(id);
   BOOST_TEST(f.ctrd->status(id) == "RUNNING");
   BOOST_TEST(f.agent->log().of(id).size() == 1u);
   auto killed = runc_clock::now();
@@ -128,6 +129,7 @@ BOOST_AUTO_TEST_CASE(a_killed_ctr_container_is_removed) {
   auto removed = f.agent->log().wait(nw::event_kind::removed, id,
                                      runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event after the kill");
+  BOOST_TEST(removed->init_gone(added->ev.info->start_time));
   BOOST_TEST_MESSAGE(id << ": removed " << ms(removed->at - killed)
                         << " ms after ctr task kill");
   f.ctrd->remove(id);
@@ -138,11 +140,11 @@ BOOST_AUTO_TEST_CASE(three_ctr_containers_in_a_row) {
   for (int i = 0; i < 3; ++i) {
     auto id = f.ctrd->unique_id("nwt-ctr-row");
     f.ctrd->run(id, {"/bin/sh", "-c", "echo row-" + std::to_string(i)});
-    check_added(id);
-    BOOST_TEST(
-      f.agent->log()
-        .wait(nw::event_kind::removed, id, runc_clock::now() + event_deadline)
-        .has_value());
+    auto added = check_added(id);
+    auto removed = f.agent->log().wait(nw::event_kind::removed, id,
+                                       runc_clock::now() + event_deadline);
+    BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
+    BOOST_TEST(removed->init_gone(added->ev.info->start_time));
     BOOST_TEST(f.ctrd->wait_stopped(id, runc_clock::now() + event_deadline));
     BOOST_TEST(f.ctrd->output(id) == "row-" + std::to_string(i) + "\n");
     f.ctrd->remove(id);

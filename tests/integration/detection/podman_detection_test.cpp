@@ -110,6 +110,7 @@ BOOST_AUTO_TEST_CASE(a_podman_container_is_added_before_its_entrypoint) {
   auto removed = f.agent->log().wait(nw::event_kind::removed, id,
                                      runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
+  BOOST_TEST(removed->init_gone(added->ev.info->start_time));
   BOOST_TEST(f.pm->wait_exited(name, runc_clock::now() + event_deadline));
   BOOST_TEST(f.pm->logs(name) == "hi\n");
   BOOST_TEST_MESSAGE(name << ": removed " << ms(removed->at - added->at)
@@ -122,13 +123,14 @@ BOOST_AUTO_TEST_CASE(a_killed_podman_container_is_removed) {
   auto& f = fx();
   auto name = f.pm->unique_name("nwt-pod-kill");
   auto id = f.pm->run(name, {"/bin/sleep", "60"});
-  check_added(id, name);
+  auto added = check_added(id, name);
   BOOST_TEST(f.agent->log().of(id).size() == 1u);
   auto killed = runc_clock::now();
   f.pm->kill(name);
   auto removed = f.agent->log().wait(nw::event_kind::removed, id,
                                      runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event after the kill");
+  BOOST_TEST(removed->init_gone(added->ev.info->start_time));
   BOOST_TEST_MESSAGE(name << ": removed " << ms(removed->at - killed)
                           << " ms after podman kill");
   f.pm->remove(name);

@@ -241,6 +241,8 @@ struct proc_probe {
   uint64_t netns = 0;
   /// Field 22 of /proc/PID/stat (clock ticks since boot; 0 if unreadable).
   uint64_t start_time = 0;
+  /// Field 3 of /proc/PID/stat (R, S, Z, ...; 0 if unreadable).
+  char state = 0;
 };
 
 /// Reads comm, the mount and network namespaces and the start time of
@@ -264,7 +266,9 @@ inline proc_probe probe_process(pid_t pid) {
     std::istringstream in{stat_line.substr(paren + 2)};
     std::string field;
     for (int i = 3; i <= 22 && in >> field; ++i)
-      if (i == 22)
+      if (i == 3)
+        p.state = field.empty() ? 0 : field[0];
+      else if (i == 22)
         p.start_time = std::strtoull(field.c_str(), nullptr, 10);
   }
   return p;
