@@ -1,5 +1,7 @@
 #include "runtime/agent/assembly.hpp"
 
+#include <sys/stat.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
@@ -11,6 +13,19 @@
 #include "runtime/kernel/linux_edge.hpp"
 
 namespace nw {
+
+namespace {
+
+/// This process's mount namespace inode (0 if unreadable): a container
+/// found by the scan must not share it.
+uint64_t own_mntns() {
+  struct stat st {};
+  if (::stat("/proc/self/ns/mnt", &st) != 0)
+    return 0;
+  return st.st_ino;
+}
+
+} // namespace
 
 void add_nodewatch_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::nodewatch>();
@@ -54,13 +69,30 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
   wcfg.registry = g.registry;
   wcfg.host = host;
   wcfg.add_timeout = fanout + std::chrono::milliseconds{150};
+  auto add_timeout = wcfg.add_timeout;
   g.watcher = spawn_runtime_watcher(sys, std::move(wcfg));
+  if (!opts.state_roots.empty()) {
+    initial_scan_config scfg;
+    scfg.edge = g.edge;
+    scfg.registry = g.registry;
+    scfg.host = host;
+    scfg.roots = opts.state_roots;
+    scfg.add_timeout = add_timeout;
+    // A script's namespaces are its own; on a real node, ours.
+    scfg.agent_mntns = opts.script ? 0 : own_mntns();
+    scfg.on_done = opts.on_scan_done;
+    g.scan = spawn_initial_scan(sys, std::move(scfg));
+  }
   return g;
 }
 
 void graph::play() const {
   if (edge)
     caf::anon_send(edge, play_atom::value, watcher);
+  // After the edge's `play` (the scan's first request to the edge is
+  // answered only once that is in effect): see initial_scan_config::edge.
+  if (scan)
+    caf::anon_send(scan, scan_atom::value);
 }
 
 void graph::shutdown() const {
@@ -69,6 +101,7 @@ void graph::shutdown() const {
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   };
   bye(printer);
+  bye(scan);
   bye(watcher);
   bye(termination);
   bye(edge);

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/initial_scan/initial_scan.hpp"
 #include "actors/termination/termination.hpp"
 #include "messages/interfaces.hpp"
 #include "runtime/agent/printer.hpp"
@@ -38,6 +41,13 @@ struct graph_options {
   line_sink out;
   /// Called once the scenario's timeline has played.
   std::function<void()> on_end;
+  /// The runtimes' state roots the start-up scan reads once the edge
+  /// plays (`agent`: --state-root, default default_state_roots()); empty:
+  /// no scan. Read through the host view: the real host under the host
+  /// root, or the scenario's `dir` and `file` records.
+  std::vector<std::string> state_roots;
+  /// Called with the scan's counters once it is done.
+  std::function<void(const counters&)> on_scan_done;
 };
 
 /// The spawned graph.
@@ -48,8 +58,11 @@ struct graph {
   runtime_watcher_actor watcher;
   termination_actor termination;
   subscriber_actor printer;
+  /// The start-up scan (null without state roots); it quits when done.
+  initial_scan_actor scan;
 
-  /// Starts the scenario's timeline (no-op without one).
+  /// Starts the edge (a scenario's timeline, the real edge's hand-over of
+  /// runtime execs), then the start-up scan, in that order.
   void play() const;
 
   /// Asks every actor of the graph to quit.

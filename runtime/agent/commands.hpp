@@ -34,6 +34,8 @@ struct agent_options {
   std::chrono::milliseconds poll_interval{1000};
   std::string host_root;
   std::vector<std::string> runtime_paths;
+  /// The runtimes' state roots scanned at start (empty: no scan).
+  std::vector<std::string> state_roots;
 };
 
 int run_agent(const agent_options& opts);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/initial_scan/initial_scan.hpp"
 #include "runtime/agent/commands.hpp"
 #include "runtime/kernel/log.hpp"
 
@@ -61,6 +62,14 @@ int main(int argc, char** argv) {
   agent->add_option("--host-root", host_root,
                     "the host's / as the agent sees it (an agent in a "
                     "container with the host's / mounted there)");
+  auto state_roots = nw::default_state_roots();
+  agent
+    ->add_option("--state-root", state_roots,
+                 "at start, find the containers already running from this "
+                 "runtime state root (runc's and crun's <root>/<id>/, one "
+                 "level of namespaces below it for containerd's); "
+                 "repeatable, replaces the defaults; '' scans nothing")
+    ->capture_default_str();
   int64_t poll_interval = 1000;
   agent
     ->add_option("--poll-interval", poll_interval,
@@ -167,6 +176,16 @@ int main(int argc, char** argv) {
     opts.poll_interval = std::chrono::milliseconds{poll_interval};
     opts.host_root = host_root;
     opts.runtime_paths = runtime_paths;
+    for (auto& root : state_roots) {
+      if (root.empty())
+        continue;
+      if (root.front() != '/') {
+        nw::log::error("--state-root must be an absolute path",
+                       {{"state-root", root}});
+        return 2;
+      }
+      opts.state_roots.push_back(root);
+    }
     if (!nw::parse_endpoint(listen_text, opts.listen, error, true)) {
       nw::log::error("bad --listen", {{"error", error}});
       return 2;

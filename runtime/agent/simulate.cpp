@@ -39,6 +39,8 @@ int run_simulate(const std::string& path, output_format fmt) {
   opts.print = true;
   opts.fmt = fmt;
   opts.out = [&out](const std::string& line) { out += line; };
+  // The agent's default roots, as the scenario's `dir` records list them.
+  opts.state_roots = default_state_roots();
   auto g = *spawn_graph(sys, opts); // a scripted graph cannot fail
   g.play();
   // Run until nothing is left to do: every message handled, every timer

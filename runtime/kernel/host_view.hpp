@@ -1,12 +1,14 @@
 // The synchronous, bounded reads actors make of the host: files (config.json,
-// state.json) and /proc. One interface, two implementations: the real host
-// (under --host-root) and a scenario's scripted host. Implementations are
-// immutable after construction, so actors on any thread may share one.
+// state.json), directory listings (runtime state roots) and /proc. One
+// interface, two implementations: the real host (under --host-root) and a
+// scenario's scripted host. Implementations are immutable after construction,
+// so actors on any thread may share one.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nw {
 
@@ -35,6 +37,14 @@ public:
 
   /// Whether anything exists at `path` (a link is not followed).
   virtual bool exists(const std::string& path) const = 0;
+
+  /// Lists the names in the directory `path`, without "." and "..", sorted;
+  /// at most `max_entries` of them, with `truncated` set when there were
+  /// more (which ones are kept is then unspecified). On failure returns
+  /// false and says why in `error` (missing, not a directory, ...).
+  virtual bool list_dir(const std::string& path, size_t max_entries,
+                        std::vector<std::string>& out, bool& truncated,
+                        std::string& error) const = 0;
 
   /// Reads what /proc tells about `pid`.
   virtual bool proc(uint32_t pid, proc_status& out,

@@ -2,7 +2,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -88,6 +91,48 @@ public:
   bool exists(const std::string& path) const override {
     struct stat st {};
     return ::lstat((root_ + path).c_str(), &st) == 0;
+  }
+
+  bool list_dir(const std::string& path, size_t max_entries,
+                std::vector<std::string>& out, bool& truncated,
+                std::string& error) const override {
+    auto full = root_ + path;
+    // O_NONBLOCK as for files; O_DIRECTORY refuses anything else.
+    kernel::unique_fd f{
+      ::open(full.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)};
+    if (f.get() < 0) {
+      error = full + ": " + std::strerror(errno);
+      return false;
+    }
+    auto* d = ::fdopendir(f.get());
+    if (d == nullptr) {
+      error = full + ": " + std::strerror(errno);
+      return false;
+    }
+    (void)f.release(); // closedir closes it
+    std::vector<std::string> names;
+    truncated = false;
+    errno = 0;
+    while (auto* e = ::readdir(d)) {
+      std::string_view name{e->d_name};
+      if (name == "." || name == "..")
+        continue;
+      if (names.size() == max_entries) {
+        truncated = true; // never read (or hold) more than the bound
+        break;
+      }
+      names.emplace_back(name);
+      errno = 0;
+    }
+    auto err = errno;
+    ::closedir(d);
+    if (err != 0 && !truncated) {
+      error = full + ": " + std::strerror(err);
+      return false;
+    }
+    std::sort(names.begin(), names.end());
+    out = std::move(names);
+    return true;
   }
 
   bool proc(uint32_t pid, proc_status& out, std::string& error) const override {

@@ -1,5 +1,6 @@
 #include "runtime/kernel/scenario.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <initializer_list>
 #include <set>
@@ -318,7 +319,7 @@ namespace {
 class scripted_host : public host_view {
 public:
   explicit scripted_host(const scenario& sc)
-      : files_(sc.files), procs_(sc.procs) {}
+      : files_(sc.files), procs_(sc.procs), dirs_(sc.dirs) {}
 
   bool read_file(const std::string& path, size_t max_bytes, std::string& out,
                  std::string& error) const override {
@@ -336,7 +337,30 @@ public:
   }
 
   bool exists(const std::string& path) const override {
-    return files_.count(path) > 0;
+    return files_.count(path) > 0 || dirs_.count(path) > 0;
+  }
+
+  bool list_dir(const std::string& path, size_t max_entries,
+                std::vector<std::string>& out, bool& truncated,
+                std::string& error) const override {
+    auto i = dirs_.find(path);
+    if (i == dirs_.end()) {
+      error = "no such directory: " + path;
+      return false;
+    }
+    // As a directory would list them: once each, sorted, bounded.
+    std::vector<std::string> names = i->second;
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    names.erase(std::remove_if(
+                  names.begin(), names.end(),
+                  [](const std::string& x) { return x == "." || x == ".."; }),
+                names.end());
+    truncated = names.size() > max_entries;
+    if (truncated)
+      names.resize(max_entries);
+    out = std::move(names);
+    return true;
   }
 
   bool proc(uint32_t pid, proc_status& out, std::string& error) const override {
@@ -352,6 +376,7 @@ public:
 private:
   std::map<std::string, std::string> files_;
   std::map<uint32_t, proc_status> procs_;
+  std::map<std::string, std::vector<std::string>> dirs_;
 };
 
 } // namespace
