@@ -165,21 +165,22 @@ public:
     return run_output(argv, log, std::chrono::seconds{30});
   }
 
-  /// `ctr run -d --runc-root R --fifo-dir F --log-uri file://LOG IMAGE ID
-  /// ARGS...`: the
-  /// container has started (its start was held, if an agent holds it) when
-  /// this returns. Throws if ctr fails.
+  /// `ctr run -d --runc-binary RUNC --runc-root R --fifo-dir F --log-uri
+  /// file://LOG IMAGE ID ARGS...` (RUNC is runc's full path: the shim needs
+  /// no sbin on its PATH). The container has started (its start was held,
+  /// if an agent holds it) when this returns. Throws if ctr fails.
   void run(const std::string& id, const std::vector<std::string>& args) {
     {
       std::lock_guard<std::mutex> guard{mx_};
       ran_.insert(id);
     }
     std::vector<std::string> argv{
-      "run",         "-d",
-      "--runc-root", (dir() / "runc").string(),
-      "--fifo-dir",  (dir() / "fifo").string(),
-      "--log-uri",   "file://" + output_path(id).string(),
-      image,         id};
+      "run",           "-d",
+      "--runc-binary", runc_,
+      "--runc-root",   (dir() / "runc").string(),
+      "--fifo-dir",    (dir() / "fifo").string(),
+      "--log-uri",     "file://" + output_path(id).string(),
+      image,           id};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = ctr(argv);
     if (!r.ok())
