@@ -77,6 +77,19 @@ BOOST_AUTO_TEST_CASE(recorded_runc_state) {
   BOOST_TEST(st.runtime == "runc");
 }
 
+BOOST_AUTO_TEST_CASE(recorded_podman_runc_state) {
+  // Rootful podman 4.3 with --runtime runc: runc's default root, a 34 KiB
+  // state (podman's seccomp profile), the bundle is podman's userdata.
+  auto id = "db36d87a7d5b5283213449f286f4e84ae1471bc7593f2965c69e8c62b31ac3e5";
+  auto st = runc_ok(slurp("podman-4.3-runc-1.1.5.state.json"), id);
+  BOOST_TEST(st.id == id);
+  BOOST_TEST(st.pid == 30375u);
+  BOOST_TEST(st.start_time == 957708u);
+  BOOST_TEST(st.bundle
+             == std::string{"/var/lib/containers/storage/overlay-containers/"}
+                  + id + "/userdata");
+}
+
 BOOST_AUTO_TEST_CASE(recorded_runc_state_in_the_wrong_directory) {
   BOOST_TEST(contains(runc_err(slurp("runc-1.1.5.state.json"), "other"),
                       "differs from the directory name 'other'"));
