@@ -17,6 +17,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +36,8 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include "messages/errors.hpp"
 #include "runtime/agent/assembly.hpp"
@@ -137,6 +142,38 @@ private:
   std::condition_variable cv_;
   std::vector<observed> events_;
 };
+
+/// If NODEWATCH_RECORD_OCI names a directory, copies `config` (a running
+/// container's config.json) there as `name`: how tests/data/oci/'s recorded
+/// files are made (`NODEWATCH_RECORD_OCI=tests/data/oci ctest -R
+/// 'containerd|podman'_detection).
+inline void record_config(const std::filesystem::path& config,
+                          const std::string& name) {
+  auto dir = std::getenv("NODEWATCH_RECORD_OCI");
+  if (dir == nullptr || *dir == '\0')
+    return;
+  std::error_code ec;
+  std::filesystem::copy_file(config, std::filesystem::path{dir} / name,
+                             std::filesystem::copy_options::overwrite_existing,
+                             ec);
+  if (ec)
+    throw std::runtime_error{"cannot record " + config.string() + " in " + dir
+                             + ": " + ec.message()};
+}
+
+/// The annotations of a config.json ({} if it has none or cannot be read).
+inline std::map<std::string, std::string>
+config_annotations(const std::filesystem::path& config) {
+  std::map<std::string, std::string> result;
+  std::ifstream in{config};
+  auto json = nlohmann::json::parse(in, nullptr, false);
+  if (json.is_object() && json.contains("annotations")
+      && json["annotations"].is_object())
+    for (auto& [k, v] : json["annotations"].items())
+      if (v.is_string())
+        result.emplace(k, v.get<std::string>());
+  return result;
+}
 
 namespace harness_detail {
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/detection/agent_harness.hpp"
@@ -94,6 +95,10 @@ std::optional<nw::test::observed> check_added(const std::string& id) {
   BOOST_TEST(info.name == id);
   BOOST_TEST(!info.sandbox);
   BOOST_TEST(info.k8s.pod == "");
+  // What the pidfile watcher read from the bundle: `ctr` writes none.
+  BOOST_TEST(info.annotations.empty());
+  BOOST_TEST(
+    nw::test::config_annotations(f.ctrd->bundle(id) / "config.json").empty());
   return added;
 }
 
@@ -123,6 +128,8 @@ BOOST_AUTO_TEST_CASE(a_killed_ctr_container_is_removed) {
   f.ctrd->run(id, {"/bin/sleep", "60"});
   auto added = check_added(id);
   BOOST_TEST(f.ctrd->status(id) == "RUNNING");
+  nw::test::record_config(f.ctrd->bundle(id) / "config.json",
+                          "containerd-ctr.json");
   BOOST_TEST(f.agent->log().of(id).size() == 1u);
   auto killed = runc_clock::now();
   f.ctrd->kill(id);
@@ -148,5 +155,38 @@ BOOST_AUTO_TEST_CASE(three_ctr_containers_in_a_row) {
     BOOST_TEST(f.ctrd->wait_stopped(id, runc_clock::now() + event_deadline));
     BOOST_TEST(f.ctrd->output(id) == "row-" + std::to_string(i) + "\n");
     f.ctrd->remove(id);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(four_ctr_containers_in_parallel) {
+  constexpr int n = 4;
+  auto& f = fx();
+  std::vector<std::string> ids(n), errors(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    ids[i] = f.ctrd->unique_id("nwt-ctr-par");
+    threads.emplace_back([&, i] {
+      try {
+        f.ctrd->run(ids[i], {"/bin/sh", "-c", "echo par-" + std::to_string(i)});
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (int i = 0; i < n; ++i) {
+    BOOST_TEST_CONTEXT("container " << ids[i]) {
+      BOOST_TEST_REQUIRE(errors[i] == "");
+      auto added = check_added(ids[i]);
+      auto removed = f.agent->log().wait(nw::event_kind::removed, ids[i],
+                                         runc_clock::now() + event_deadline);
+      BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
+      BOOST_TEST(removed->init_gone(added->ev.info->start_time));
+      BOOST_TEST(
+        f.ctrd->wait_stopped(ids[i], runc_clock::now() + event_deadline));
+      BOOST_TEST(f.ctrd->output(ids[i]) == "par-" + std::to_string(i) + "\n");
+      f.ctrd->remove(ids[i]);
+    }
   }
 }

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/detection/agent_harness.hpp"
@@ -93,6 +94,11 @@ std::optional<nw::test::observed> check_added(const std::string& id,
   BOOST_TEST_REQUIRE((manager != info.annotations.end()),
                      "no io.container.manager annotation");
   BOOST_TEST(manager->second == "libpod");
+  // Every annotation of the bundle's config.json, as the pidfile watcher
+  // read it.
+  BOOST_TEST(
+    (info.annotations
+     == nw::test::config_annotations(f.pm->bundle(id) / "config.json")));
   // Podman never yields Kubernetes names.
   BOOST_TEST(info.k8s.namespace_ == "");
   BOOST_TEST(info.k8s.pod == "");
@@ -124,6 +130,7 @@ BOOST_AUTO_TEST_CASE(a_killed_podman_container_is_removed) {
   auto name = f.pm->unique_name("nwt-pod-kill");
   auto id = f.pm->run(name, {"/bin/sleep", "60"});
   auto added = check_added(id, name);
+  nw::test::record_config(f.pm->bundle(id) / "config.json", "podman.json");
   BOOST_TEST(f.agent->log().of(id).size() == 1u);
   auto killed = runc_clock::now();
   f.pm->kill(name);
@@ -134,4 +141,39 @@ BOOST_AUTO_TEST_CASE(a_killed_podman_container_is_removed) {
   BOOST_TEST_MESSAGE(name << ": removed " << ms(removed->at - killed)
                           << " ms after podman kill");
   f.pm->remove(name);
+}
+
+BOOST_AUTO_TEST_CASE(three_podman_containers_in_parallel) {
+  constexpr int n = 3;
+  auto& f = fx();
+  std::vector<std::string> names(n), ids(n), errors(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    names[i] = f.pm->unique_name("nwt-pod-par");
+    threads.emplace_back([&, i] {
+      try {
+        ids[i] = f.pm->run(names[i], {"/bin/sleep", "60"});
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  for (int i = 0; i < n; ++i) {
+    BOOST_TEST_CONTEXT("container " << names[i]) {
+      BOOST_TEST_REQUIRE(errors[i] == "");
+      check_added(ids[i], names[i]);
+    }
+  }
+  // All three running and detected; then removed once killed.
+  for (int i = 0; i < n; ++i) {
+    BOOST_TEST_CONTEXT("container " << names[i]) {
+      f.pm->remove(names[i]);
+      BOOST_TEST(f.agent->log()
+                   .wait(nw::event_kind::removed, ids[i],
+                         runc_clock::now() + event_deadline)
+                   .has_value());
+    }
+  }
 }

@@ -44,13 +44,15 @@ std::string sandbox_of(const std::string& hex2) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(containerd_ctr_recorded) {
-  // `ctr run -d IMAGE nwt-ctr-rec-960-3 /bin/sleep 60`: no annotations at all.
+  // `ctr run -d ... IMAGE nwt-ctr-kill-PID-N /bin/sleep 60`: no
+  // annotations at all.
   auto cfg = parse_file("containerd-ctr.json");
   BOOST_TEST(cfg.annotations.empty());
   BOOST_TEST(cfg.annotations_dropped == 0u);
   BOOST_TEST(cfg.process_args == (std::vector<std::string>{"/bin/sleep", "60"}),
              boost::test_tools::per_element());
-  BOOST_TEST(cfg.cgroups_path == "/nwt/nwt-ctr-rec-960-3");
+  // ctr's cgroup: /NAMESPACE/ID.
+  BOOST_TEST(cfg.cgroups_path.rfind("/nwt/nwt-ctr-", 0) == 0u);
   BOOST_TEST(!cfg.host_network);
   auto k8s = extract_k8s(cfg.annotations);
   BOOST_TEST(k8s.manager == "");
@@ -59,12 +61,12 @@ BOOST_AUTO_TEST_CASE(containerd_ctr_recorded) {
   BOOST_TEST(k8s.pod == "");
   BOOST_TEST(k8s.container == "");
   // No conmon, no annotations: the id.
-  BOOST_TEST(container_display_name(k8s, "", "nwt-ctr-rec-960-3")
-             == "nwt-ctr-rec-960-3");
+  BOOST_TEST(container_display_name(k8s, "", "nwt-ctr-kill-1-1")
+             == "nwt-ctr-kill-1-1");
 }
 
 BOOST_AUTO_TEST_CASE(podman_recorded) {
-  // `podman run -d --network none ... --name nwt-pod-rec-960-5 IMAGE
+  // `podman run -d --network none ... --name nwt-pod-kill-PID-N IMAGE
   // /bin/sleep 60` with runc.
   auto cfg = parse_file("podman.json");
   BOOST_TEST(cfg.annotations.at("io.container.manager") == "libpod");
@@ -83,9 +85,9 @@ BOOST_AUTO_TEST_CASE(podman_recorded) {
   BOOST_TEST(k8s.container == "");
   BOOST_TEST(k8s.name_hint == "");
   // The name is conmon's -n; without it, the id.
-  BOOST_TEST(container_display_name(k8s, "nwt-pod-rec-960-5", "9ce4e166")
-             == "nwt-pod-rec-960-5");
-  BOOST_TEST(container_display_name(k8s, "", "9ce4e166") == "9ce4e166");
+  BOOST_TEST(container_display_name(k8s, "nwt-pod-kill-1-1", "4ad060b4")
+             == "nwt-pod-kill-1-1");
+  BOOST_TEST(container_display_name(k8s, "", "4ad060b4") == "4ad060b4");
 }
 
 BOOST_AUTO_TEST_CASE(containerd_cri_sandbox) {
