@@ -283,7 +283,7 @@ void begin(scan_ptr self) {
       log::debug("initial scan: no such state root", {{"root", root}});
       continue;
     }
-    if (!queue_dir(self, root == "/" ? "" : root, 0, error)) {
+    if (!queue_dir(self, root, 0, error)) {
       ++st.stats["scan_roots_unreadable"];
       log::warn("initial scan: cannot list a state root",
                 {{"root", root}, {"error", error}});
