@@ -370,7 +370,12 @@ parse_runc_like(const std::vector<std::string>& argv, runtime_command cmd) {
     return result{std::move(cmd)};
   }
   if (!id.given)
-    return parse_error{"create without a container id" + capped_hint(capped)};
+    // Say where the argv ends: a create cut short (a capture that lost its
+    // tail) and a create really given no id read differently in a log.
+    return parse_error{"create without a container id ("
+                       + std::to_string(argv.size())
+                       + " argv entries, the last " + quote_input(argv.back())
+                       + ")" + capped_hint(capped)};
   cmd.kind = runtime_command_kind::create;
   if (err = use_id(id, "container id", cmd.id); !err.empty())
     return parse_error{std::move(err)};

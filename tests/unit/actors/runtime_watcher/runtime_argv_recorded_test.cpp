@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/runtime_watcher/runtime_argv.hpp"
+#include "tests/support/text.hpp"
 
 using namespace nw;
 
@@ -203,4 +204,20 @@ BOOST_AUTO_TEST_CASE(crun_create) {
   BOOST_TEST(cmd.bundle == "/tmp/mgrx/cb");
   BOOST_TEST(cmd.pid_file == "/tmp/mgrx/cb/init.pid");
   BOOST_TEST(cmd.root == "/tmp/mgrx/crunroot");
+}
+
+BOOST_AUTO_TEST_CASE(a_create_without_an_id_says_where_its_argv_ends) {
+  // Seen (rarely) in the podman test's log as just "create without a
+  // container id": the reason now tells a cut argv from a missing id.
+  auto res = parse_runtime_argv({"/usr/bin/runc", "--log-format=json", "create",
+                                 "--bundle", "/b", "--pid-file", "/b/pidfile"});
+  BOOST_TEST_REQUIRE(!res.ok());
+  BOOST_TEST(res.error()
+             == "create without a container id (7 argv entries, the last "
+                "'/b/pidfile')");
+  auto bad = parse_runtime_argv(
+    {"runc", "create", "--bundle", "/b", "--pid-file", "\x1b[2J"});
+  BOOST_TEST_REQUIRE(!bad.ok());
+  BOOST_TEST(nw::test::contains(bad.error(), "6 argv entries"));
+  BOOST_TEST(bad.error().find('\x1b') == std::string::npos);
 }
