@@ -1,13 +1,13 @@
 #include "actors/termination/termination.hpp"
 
 #include <map>
+#include <memory>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "runtime/kernel/log.hpp"
-#include "runtime/kernel/proc_stat.hpp"
 
 namespace nw {
 
@@ -22,6 +22,8 @@ struct termination_state {
   termination_config cfg;
   /// Watched init processes: (pid, start time) → container id.
   std::map<process_key, std::string> watched;
+  /// What the poller checks each tick (the same processes).
+  std::unique_ptr<proc_watch_set> procs;
   /// A poll is scheduled.
   bool polling = false;
   /// Watches the edge could not take (no pidfd): the poller alone covers
@@ -41,6 +43,23 @@ void arm_poller(termination_ptr self) {
   self->delayed_send(self, st.cfg.poll_interval, poll_atom::value);
 }
 
+/// The process ended: remove its container (once).
+void exited(termination_ptr self, process_key key) {
+  auto& st = self->state;
+  auto i = st.watched.find(key);
+  if (i == st.watched.end())
+    return;
+  auto id = i->second;
+  st.watched.erase(i);
+  st.procs->remove(key);
+  self->request(st.cfg.registry, caf::infinite, remove_atom::value, id)
+    .then(
+      [](bool) {},
+      [id](caf::error& err) {
+        log::warn("removal failed", {{"id", id}, {"error", to_string(err)}});
+      });
+}
+
 /// Watches the container's init: with the poller, and with the edge's exit
 /// report (a pidfd on a real kernel). `done` runs once the edge has the
 /// watch in place (or could not place it, or did not answer in time).
@@ -51,7 +70,15 @@ void watch(termination_ptr self, const container_info& info, Done done) {
     done();
     return;
   }
-  st.watched[{info.pid, info.start_time}] = info.id;
+  process_key key{info.pid, info.start_time};
+  st.watched[key] = info.id;
+  if (st.cfg.poll_interval.count() != 0 && !st.procs->add(key)) {
+    // Gone already (or its pid is another process's): the edge says so
+    // too, but nobody need wait for that.
+    done();
+    exited(self, key);
+    return;
+  }
   arm_poller(self);
   self
     ->request(st.cfg.edge, st.cfg.watch_timeout, watch_atom::value, info.pid,
@@ -72,38 +99,20 @@ void watch(termination_ptr self, const container_info& info, Done done) {
       });
 }
 
-/// The process ended: remove its container (once).
-void exited(termination_ptr self, process_key key) {
-  auto& st = self->state;
-  auto i = st.watched.find(key);
-  if (i == st.watched.end())
-    return;
-  auto id = i->second;
-  st.watched.erase(i);
-  self->request(st.cfg.registry, caf::infinite, remove_atom::value, id)
-    .then(
-      [](bool) {},
-      [id](caf::error& err) {
-        log::warn("removal failed", {{"id", id}, {"error", to_string(err)}});
-      });
-}
-
-/// One poller tick: removes what exited_among() finds.
+/// One poller tick.
 void poll(termination_ptr self) {
   auto& st = self->state;
   st.polling = false;
-  std::vector<process_key> keys;
-  keys.reserve(st.watched.size());
-  for (auto& entry : st.watched)
-    keys.push_back(entry.first);
-  for (auto& key : exited_among(*st.cfg.host, keys))
+  for (auto& key : st.procs->tick())
     exited(self, key);
   arm_poller(self);
 }
 
 termination_impl_actor::behavior_type termination(termination_ptr self,
                                                   termination_config cfg) {
-  self->state.cfg = std::move(cfg);
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.procs = std::make_unique<proc_watch_set>(st.cfg.host, st.cfg.proc_root);
   self
     ->request(self->state.cfg.registry, caf::infinite, subscribe_atom::value,
               selector{}, caf::actor_cast<subscriber_actor>(self))
@@ -131,8 +140,9 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
         return promise;
       }
       if (ev.kind == event_kind::removed) {
-        auto key = std::make_pair(ev.info->pid, ev.info->start_time);
+        process_key key{ev.info->pid, ev.info->start_time};
         st.watched.erase(key);
+        st.procs->remove(key);
         // Gone (whichever path saw it): the edge drops its watch and holds
         // the namespaces for the grace period.
         self->send(st.cfg.edge, unwatch_atom::value, key.first, key.second);
@@ -147,22 +157,6 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
 }
 
 } // namespace
-
-std::vector<process_key> exited_among(const host_view& host,
-                                      const std::vector<process_key>& watched) {
-  std::vector<process_key> gone;
-  std::string text;
-  std::string error;
-  for (auto& key : watched) {
-    proc_stat stat;
-    if (!host.read_file("/proc/" + std::to_string(key.first) + "/stat", 4096,
-                        text, error)
-        || !parse_proc_stat(text, stat, error) || stat.start_time != key.second
-        || stat.state == 'Z' || stat.state == 'X')
-      gone.push_back(key);
-  }
-  return gone;
-}
 
 termination_actor spawn_termination(caf::actor_system& sys,
                                     termination_config cfg) {

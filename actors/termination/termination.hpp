@@ -8,11 +8,11 @@
 
 #include <chrono>
 #include <memory>
-#include <utility>
-#include <vector>
+#include <string>
 
 #include <caf/fwd.hpp>
 
+#include "actors/termination/proc_watch_set.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/kernel_edge.hpp"
 #include "runtime/kernel/host_view.hpp"
@@ -28,22 +28,15 @@ struct termination_config {
   kernel_edge_actor edge;
   /// /proc as the poller reads it.
   std::shared_ptr<const host_view> host;
+  /// The host's /proc as a real path, for the poller's handles on watched
+  /// processes ("" for none: a scripted host).
+  std::string proc_root;
   /// The poller's period; 0 turns it off (a scripted host never changes).
   std::chrono::milliseconds poll_interval{1000};
   /// How long an `added` waits for the edge to place its exit watch before
   /// it is acked anyway (the poller then covers the container).
   std::chrono::milliseconds watch_timeout{1000};
 };
-
-/// A process named without trusting its pid alone: (pid, start time).
-using process_key = std::pair<uint32_t, uint64_t>;
-
-/// One tick of the poller: which of `watched` have exited — the pid gone, a
-/// zombie, or another process under the same pid (its start time differs).
-/// Reads /proc/PID/stat of the watched pids only: O(watched), never a scan
-/// of all of /proc.
-std::vector<process_key> exited_among(const host_view& host,
-                                      const std::vector<process_key>& watched);
 
 /// Spawns the termination watcher and subscribes it to the registry.
 termination_actor spawn_termination(caf::actor_system& sys,

@@ -68,6 +68,7 @@ int run_agent(const agent_options& opts) {
   gopts.real_kernel = !script;
   gopts.edge.host_root = opts.host_root;
   gopts.edge.runtime_paths = opts.runtime_paths;
+  gopts.edge.use_pidfd = opts.use_pidfd;
   gopts.state_roots = opts.state_roots;
   gopts.poll_interval = opts.poll_interval;
   gopts.hold_deadline = opts.hold_deadline;

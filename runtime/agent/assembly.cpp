@@ -44,6 +44,7 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     g.printer = spawn_printer(sys, g.registry, opts.fmt, opts.out);
   std::shared_ptr<const host_view> host;
   auto poll_interval = opts.poll_interval;
+  std::string proc_root; // the poller's handles: the real kernel only
   if (opts.script) {
     g.edge = spawn_scripted_edge(
       sys, scripted_edge_config{opts.script, opts.hold_deadline, opts.on_end});
@@ -59,11 +60,13 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     }
     g.edge = std::move(*edge);
     host = make_linux_host(opts.edge.host_root);
+    proc_root = opts.edge.host_root + "/proc";
   } else {
     return g; // registry and facade only
   }
-  g.termination = spawn_termination(
-    sys, termination_config{g.registry, g.edge, host, poll_interval});
+  g.termination
+    = spawn_termination(sys, termination_config{g.registry, g.edge, host,
+                                                proc_root, poll_interval});
   runtime_watcher_config wcfg;
   wcfg.edge = g.edge;
   wcfg.registry = g.registry;

@@ -32,6 +32,8 @@ struct agent_options {
   std::string scenario;
   std::chrono::milliseconds hold_deadline{2000};
   std::chrono::milliseconds poll_interval{1000};
+  /// A pidfd per container's init (`--no-pidfd`: false).
+  bool use_pidfd = true;
   std::string host_root;
   std::vector<std::string> runtime_paths;
   /// The runtimes' state roots scanned at start (empty: no scan).

@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
                  "in /proc, in ms")
     ->check(CLI::Range(int64_t{10}, int64_t{60000}))
     ->capture_default_str();
+  bool no_pidfd = false;
+  agent->add_flag("--no-pidfd", no_pidfd,
+                  "no pidfd per container's init: exits are seen only by the "
+                  "/proc poller, up to --poll-interval late");
   std::string scenario;
   agent
     ->add_option("--scenario", scenario,
@@ -174,6 +178,7 @@ int main(int argc, char** argv) {
     opts.scenario = scenario;
     opts.hold_deadline = std::chrono::milliseconds{hold_deadline};
     opts.poll_interval = std::chrono::milliseconds{poll_interval};
+    opts.use_pidfd = !no_pidfd;
     opts.host_root = host_root;
     opts.runtime_paths = runtime_paths;
     for (auto& root : state_roots) {
