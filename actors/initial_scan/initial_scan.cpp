@@ -109,22 +109,6 @@ bool queue_dir(scan_ptr self, const std::string& dir, int depth,
   return true;
 }
 
-/// Reads and parses the bundle's config.json, at the first candidate path
-/// that exists, as the pidfile watcher does for a live create.
-parse_result<oci_config> read_config(const host_view& host,
-                                     const std::string& bundle) {
-  for (auto& path : config_json_paths(bundle)) {
-    if (!host.exists(path))
-      continue;
-    std::string text;
-    std::string error;
-    if (!host.read_file(path, max_config_bytes, text, error))
-      return parse_error{error};
-    return parse_oci_config(text);
-  }
-  return parse_error{"no config.json in the bundle " + bundle};
-}
-
 void maybe_finish(scan_ptr self) {
   auto& st = self->state;
   if (st.done || !st.adding || st.in_flight != 0)
@@ -202,7 +186,7 @@ void scan_one(scan_ptr self, const scan_entry& e) {
   if (st.ids.count(state.id) != 0)
     return skip(self, "scan_duplicates", log::level::info, dir,
                 "the id was found in an earlier state root");
-  auto config = read_config(host, state.bundle);
+  auto config = read_bundle_config(host, state.bundle);
   if (!config)
     return skip(self, "scan_bad_config", log::level::warn, dir,
                 "config.json: " + config.error());

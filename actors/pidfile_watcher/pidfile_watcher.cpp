@@ -30,23 +30,6 @@ struct watcher_state {
 
 using watcher_ptr = watcher_impl_actor::stateful_pointer<watcher_state>;
 
-/// Reads and parses config.json (B/config.json or podman's
-/// B/userdata/config.json).
-parse_result<oci_config> read_config(const watcher_state& st) {
-  // The first candidate that exists is the config: its error (too large,
-  // unreadable) is the reason, not a later candidate's "missing".
-  for (auto& path : config_json_paths(st.req.bundle)) {
-    if (!st.cfg.host->exists(path))
-      continue;
-    std::string text;
-    std::string error;
-    if (!st.cfg.host->read_file(path, max_config_bytes, text, error))
-      return parse_error{error};
-    return parse_oci_config(text);
-  }
-  return parse_error{"no config.json in the bundle " + st.req.bundle};
-}
-
 /// Gives up on this create: answers the held event, reports, leaves.
 void fail(watcher_ptr self, uint64_t token, const std::string& reason) {
   auto& st = self->state;
@@ -82,7 +65,7 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
   // the create go on.
   if (st.req.exec_token != 0)
     self->send(st.cfg.edge, verdict_atom::value, st.req.exec_token);
-  auto config = read_config(st);
+  auto config = read_bundle_config(*st.cfg.host, st.req.bundle);
   if (!config) {
     // Without its config the container cannot be described: say so, let
     // the create go on, watch nothing.
@@ -144,6 +127,20 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
 }
 
 } // namespace
+
+parse_result<oci_config> read_bundle_config(const host_view& host,
+                                            const std::string& bundle) {
+  for (auto& path : config_json_paths(bundle)) {
+    if (!host.exists(path))
+      continue;
+    std::string text;
+    std::string error;
+    if (!host.read_file(path, max_config_bytes, text, error))
+      return parse_error{error};
+    return parse_oci_config(text);
+  }
+  return parse_error{"no config.json in the bundle " + bundle};
+}
 
 container_info make_container_info(const pidfile_watch_request& req,
                                    const oci_config& config,

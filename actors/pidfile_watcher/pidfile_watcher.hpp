@@ -48,6 +48,12 @@ pidfile_watcher_actor spawn_pidfile_watcher(caf::actor_system& sys,
                                             pidfile_watch_request req,
                                             pidfile_watcher_config cfg);
 
+/// Reads and parses the bundle's config.json through `host`: the first of
+/// config_json_paths(bundle) that exists is the config, so its error (too
+/// large, unreadable) is the reason, not a later candidate's "missing".
+parse_result<oci_config> read_bundle_config(const host_view& host,
+                                            const std::string& bundle);
+
 /// Builds the registry's record from what detection gathered; pure, so the
 /// rules for names and k8s fields are tested without actors.
 container_info make_container_info(const pidfile_watch_request& req,

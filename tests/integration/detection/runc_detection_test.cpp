@@ -579,13 +579,15 @@ void check_removed_by_pidfd(const std::vector<std::string>& args, int sig,
                             const std::string& prefix) {
   auto& a = agent();
   runc_container c{a.real, {args, "nw-term"}, a.real.unique_id(prefix)};
+  // Before anything runs: an init that exits at once may be gone before
+  // `added` is even looked at.
+  auto before = edge_counters()["edge_pidfd_exits"];
   c.create();
   auto pid = c.read_pid();
   c.start();
   auto added = a.log.wait(nw::event_kind::added, c.id(),
                           runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(added.has_value(), "no `added` event");
-  auto before = edge_counters()["edge_pidfd_exits"];
   auto t0 = runc_clock::now();
   if (sig != 0)
     ::kill(pid, sig);
