@@ -74,6 +74,32 @@ inline bool operator==(const pidfile_read& a, const pidfile_read& b) {
   return fields_equal(a, b);
 }
 
+/// A container's state appeared in a runtime state root: the runtime wrote
+/// `DIR/state.json` (runc) or `DIR/status` (crun), so the container exists,
+/// whether or not its `create` was seen (a bare `runc run` has none).
+struct state_appeared {
+  /// The container's state directory (a host path: ROOT/ID, or
+  /// ROOT/NAMESPACE/ID under containerd).
+  std::string dir;
+  /// Its container id (the directory's name).
+  std::string id;
+};
+
+/// @relates state_appeared
+inline auto fields(state_appeared& x) {
+  return std::make_tuple(field("dir", x.dir), field("id", x.id));
+}
+
+/// @relates state_appeared
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_appeared& x) {
+  return inspect_fields(f, "nw::state_appeared", x);
+}
+
+inline bool operator==(const state_appeared& a, const state_appeared& b) {
+  return fields_equal(a, b);
+}
+
 /// A watched process ended.
 struct process_exited {
   uint32_t pid = 0;
@@ -112,11 +138,14 @@ using verdict_atom = caf::atom_constant<caf::atom("nw_verdict")>;
 using watch_atom = caf::atom_constant<caf::atom("nw_watch")>;
 using unwatch_atom = caf::atom_constant<caf::atom("nw_unwatch")>;
 
-/// Receives runtime execs.
-using runtime_watcher_actor = caf::typed_actor<caf::reacts_to<runtime_exec>>;
+/// Receives runtime execs and the containers' state appearing.
+using runtime_watcher_actor = caf::typed_actor<caf::reacts_to<runtime_exec>,
+                                               caf::reacts_to<state_appeared>>;
 
-/// Receives the read of the pidfile it watches.
-using pidfile_watcher_actor = caf::typed_actor<caf::reacts_to<pidfile_read>>;
+/// Receives the read of the pidfile it watches, and its container's state
+/// appearing.
+using pidfile_watcher_actor = caf::typed_actor<caf::reacts_to<pidfile_read>,
+                                               caf::reacts_to<state_appeared>>;
 
 /// Receives exits of the processes it watches.
 using exit_watcher_actor = caf::typed_actor<caf::reacts_to<process_exited>>;

@@ -133,73 +133,29 @@ void maybe_finish(scan_ptr self) {
 /// directory (depth 0 only), or something else.
 void scan_one(scan_ptr self, const scan_entry& e) {
   auto& st = self->state;
-  auto& host = *st.cfg.host;
   auto dir = e.parent + "/" + e.name;
-  std::string file;
-  bool crun = false;
-  if (host.exists(dir + "/state.json")) {
-    file = dir + "/state.json";
-  } else if (host.exists(dir + "/status")) {
-    file = dir + "/status";
-    crun = true;
-  } else if (e.depth == 0) {
-    // No state file: a namespace directory (containerd's runc roots).
-    std::string error;
-    if (!queue_dir(self, dir, 1, error))
-      skip(self, "scan_not_containers", log::level::debug, dir, error);
-    return;
-  } else {
-    ++st.stats["scan_not_containers"];
+  auto found = read_state_dir(*st.cfg.host, dir, e.name, st.host_mntns,
+                              st.cfg.agent_mntns);
+  if (found.no_state_file) {
+    if (e.depth == 0) {
+      // No state file: a namespace directory (containerd's runc roots).
+      std::string error;
+      if (!queue_dir(self, dir, 1, error))
+        skip(self, "scan_not_containers", log::level::debug, dir, error);
+    } else {
+      ++st.stats["scan_not_containers"];
+    }
     return;
   }
-  std::string text;
-  std::string error;
-  if (!host.read_file(file, max_state_file_bytes, text, error))
-    return skip(self, "scan_bad_state", log::level::warn, dir, error);
-  auto parsed
-    = crun ? parse_crun_status(text, e.name) : parse_runc_state(text, e.name);
-  if (!parsed)
-    return skip(self, "scan_bad_state", log::level::warn, dir,
-                file + ": " + parsed.error());
-  auto& state = parsed.value();
-  auto pid_text = std::to_string(state.pid);
-  proc_status proc;
-  if (!host.proc(state.pid, proc, error))
-    return skip(self, "scan_not_running", log::level::debug, dir,
-                "its init " + pid_text + " is gone: " + error);
-  if (proc.state == 'Z' || proc.state == 'X')
-    return skip(self, "scan_not_running", log::level::debug, dir,
-                "its init " + pid_text + " has exited");
-  if (proc.start_time != state.start_time)
-    return skip(self, "scan_pid_reused", log::level::info, dir,
-                "pid " + pid_text + " started at "
-                  + std::to_string(proc.start_time) + ", not at "
-                  + std::to_string(state.start_time)
-                  + ": the init exited and the pid was reused");
-  if (proc.mntns == 0)
-    return skip(self, "scan_bad_mntns", log::level::warn, dir,
-                "the mount namespace of pid " + pid_text + " is unreadable");
-  if (proc.mntns == st.host_mntns || proc.mntns == st.cfg.agent_mntns)
-    return skip(self, "scan_bad_mntns", log::level::warn, dir,
-                "pid " + pid_text
-                  + " shares the host's or the agent's mount namespace");
-  if (st.ids.count(state.id) != 0)
+  if (!found.info)
+    return skip(self, found.counter, found.level, dir, found.reason);
+  auto& info = *found.info;
+  if (st.ids.count(info.id) != 0)
     return skip(self, "scan_duplicates", log::level::info, dir,
                 "the id was found in an earlier state root");
-  auto config = read_bundle_config(host, state.bundle);
-  if (!config)
-    return skip(self, "scan_bad_config", log::level::warn, dir,
-                "config.json: " + config.error());
-  st.ids.insert(state.id);
-  st.pids[state.pid].push_back(state.id);
-  pidfile_watch_request req;
-  req.id = state.id;
-  req.bundle = state.bundle;
-  req.runtime = state.runtime;
-  // The same record a live detection builds; only how it was found differs.
-  auto info = make_container_info(req, config.value(), proc);
+  st.ids.insert(info.id);
+  st.pids[info.pid].push_back(info.id);
   info.initial = true;
-  info.held = false;
   st.found.emplace_back(dir, std::move(info));
 }
 
@@ -315,6 +271,71 @@ scan_impl_actor::behavior_type scan(scan_ptr self, initial_scan_config cfg) {
 }
 
 } // namespace
+
+state_dir_result read_state_dir(const host_view& host, const std::string& dir,
+                                const std::string& id, uint64_t host_mntns,
+                                uint64_t agent_mntns) {
+  state_dir_result out;
+  auto fail = [&](const char* counter, log::level lvl, std::string reason) {
+    out.counter = counter;
+    out.level = lvl;
+    out.reason = std::move(reason);
+    return out;
+  };
+  std::string file;
+  bool crun = false;
+  if (host.exists(dir + "/state.json")) {
+    file = dir + "/state.json";
+  } else if (host.exists(dir + "/status")) {
+    file = dir + "/status";
+    crun = true;
+  } else {
+    out.no_state_file = true;
+    return out;
+  }
+  std::string text;
+  std::string error;
+  if (!host.read_file(file, max_state_file_bytes, text, error))
+    return fail("scan_bad_state", log::level::warn, error);
+  auto parsed = crun ? parse_crun_status(text, id) : parse_runc_state(text, id);
+  if (!parsed)
+    return fail("scan_bad_state", log::level::warn,
+                file + ": " + parsed.error());
+  auto& state = parsed.value();
+  auto pid_text = std::to_string(state.pid);
+  proc_status proc;
+  if (!host.proc(state.pid, proc, error))
+    return fail("scan_not_running", log::level::debug,
+                "its init " + pid_text + " is gone: " + error);
+  if (proc.state == 'Z' || proc.state == 'X')
+    return fail("scan_not_running", log::level::debug,
+                "its init " + pid_text + " has exited");
+  if (proc.start_time != state.start_time)
+    return fail("scan_pid_reused", log::level::info,
+                "pid " + pid_text + " started at "
+                  + std::to_string(proc.start_time) + ", not at "
+                  + std::to_string(state.start_time)
+                  + ": the init exited and the pid was reused");
+  if (proc.mntns == 0)
+    return fail("scan_bad_mntns", log::level::warn,
+                "the mount namespace of pid " + pid_text + " is unreadable");
+  if (proc.mntns == host_mntns || proc.mntns == agent_mntns)
+    return fail("scan_bad_mntns", log::level::warn,
+                "pid " + pid_text
+                  + " shares the host's or the agent's mount namespace");
+  auto config = read_bundle_config(host, state.bundle);
+  if (!config)
+    return fail("scan_bad_config", log::level::warn,
+                "config.json: " + config.error());
+  pidfile_watch_request req;
+  req.id = state.id;
+  req.bundle = state.bundle;
+  req.runtime = state.runtime;
+  // The same record a live detection builds; only how it was found differs.
+  out.info = make_container_info(req, config.value(), proc);
+  out.info->held = false;
+  return out;
+}
 
 std::vector<std::string> default_state_roots() {
   return {"/run/runc", "/run/containerd/runc", "/run/crun"};

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "messages/interfaces.hpp"
 #include "messages/kernel_edge.hpp"
 #include "runtime/kernel/host_view.hpp"
+#include "runtime/kernel/log.hpp"
 
 namespace nw {
 
@@ -66,6 +68,29 @@ struct initial_scan_config {
   /// Called with the counters once the scan is done (tests, logs).
   std::function<void(const counters&)> on_done;
 };
+
+/// What a container's state directory tells, checked against /proc.
+struct state_dir_result {
+  /// The container, when the directory names one that runs (`held` and
+  /// `initial` false).
+  std::optional<container_info> info;
+  /// No state file: not a container's directory (maybe a namespace's).
+  bool no_state_file = false;
+  /// Otherwise why not: the `scan_*` counter, a log level, the reason.
+  const char* counter = "";
+  log::level level = log::level::debug;
+  std::string reason;
+};
+
+/// Reads the container whose state directory is `dir` (`state.json` for
+/// runc, `status` for crun; its name `id`): the state file, its init in
+/// /proc (alive, same start time, a mount namespace of its own, neither
+/// `host_mntns` nor `agent_mntns`) and its bundle's config.json. Used by
+/// the scan and by the runtime watcher for a container that appears with no
+/// create seen (a bare `runc run`).
+state_dir_result read_state_dir(const host_view& host, const std::string& dir,
+                                const std::string& id, uint64_t host_mntns,
+                                uint64_t agent_mntns);
 
 /// Spawns the scan, idle until `scan_atom`.
 initial_scan_actor spawn_initial_scan(caf::actor_system& sys,

@@ -25,6 +25,8 @@ struct watcher_state {
   oci_config config;
   /// The pidfile was read: the watch is no longer pending.
   bool read = false;
+  /// The container's state directory, once the runtime wrote it.
+  std::string state_dir;
   static inline const char* name = "nw.pidfile_watcher";
 };
 
@@ -114,6 +116,11 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
             fail(self, token, "registry: " + to_string(err));
           });
     },
+    [self](state_appeared& state) {
+      // The runtime wrote the container's state: it exists. Kept as the
+      // fallback for a pidfile read that never comes (see expire).
+      self->state.state_dir = std::move(state.dir);
+    },
     [self](expire_atom) {
       auto& st = self->state;
       if (st.read) // the add is in flight; its reply answers the hold
@@ -127,45 +134,6 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
 }
 
 } // namespace
-
-parse_result<oci_config> read_bundle_config(const host_view& host,
-                                            const std::string& bundle) {
-  for (auto& path : config_json_paths(bundle)) {
-    if (!host.exists(path))
-      continue;
-    std::string text;
-    std::string error;
-    if (!host.read_file(path, max_config_bytes, text, error))
-      return parse_error{error};
-    return parse_oci_config(text);
-  }
-  return parse_error{"no config.json in the bundle " + bundle};
-}
-
-container_info make_container_info(const pidfile_watch_request& req,
-                                   const oci_config& config,
-                                   const proc_status& proc) {
-  container_info info;
-  info.id = req.id;
-  info.pid = proc.pid;
-  info.start_time = proc.start_time;
-  info.mntns = proc.mntns;
-  info.netns = proc.netns;
-  info.cgroup_path = proc.cgroup;
-  info.bundle = req.bundle;
-  info.runtime = req.runtime;
-  info.held = true;
-  info.annotations = config.annotations;
-  info.host_network = config.host_network;
-  auto k8s = extract_k8s(info.annotations);
-  info.k8s.namespace_ = k8s.namespace_;
-  info.k8s.pod = k8s.pod;
-  info.k8s.container = k8s.container;
-  info.k8s.pod_uid = k8s.pod_uid;
-  info.sandbox = k8s.sandbox;
-  info.name = container_display_name(k8s, req.manager_name, req.id);
-  return info;
-}
 
 pidfile_watcher_actor spawn_pidfile_watcher(caf::actor_system& sys,
                                             pidfile_watch_request req,

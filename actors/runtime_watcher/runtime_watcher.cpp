@@ -3,9 +3,11 @@
 #include <map>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/initial_scan/initial_scan.hpp"
 #include "actors/pidfile_watcher/pidfile_watcher.hpp"
 #include "actors/runtime_watcher/runtime_argv.hpp"
 #include "runtime/kernel/log.hpp"
@@ -19,15 +21,53 @@ constexpr size_t max_pending_names = 4096;
 
 struct watcher_state {
   runtime_watcher_config cfg;
+  /// The pidfile watchers of creates in flight, by container id.
+  std::map<std::string, pidfile_watcher_actor> pending;
   /// Names from conmon's `-n`, waiting for the `create` of the same id.
   std::map<std::string, std::string> names;
   static inline const char* name = "nw.runtime_watcher";
 };
 
+/// A container that appeared with no create seen: a one-shot actor reads
+/// its state directory and registers it, `held` false.
+void read_unheld(caf::actor_system& sys, const runtime_watcher_config& cfg,
+                 state_appeared rs) {
+  sys.spawn([cfg, rs](caf::event_based_actor* self) {
+    auto found = read_state_dir(*cfg.host, rs.dir, rs.id, cfg.host_mntns,
+                                cfg.agent_mntns);
+    if (!found.info) {
+      if (!found.no_state_file)
+        log::write(found.level,
+                   "a container appeared without a create, but is not "
+                   "registered",
+                   {{"dir", rs.dir}, {"reason", found.reason}});
+      return;
+    }
+    auto id = found.info->id;
+    self
+      ->request(cfg.registry, cfg.add_timeout, add_atom::value,
+                std::move(*found.info))
+      .then([](const add_result&) {},
+            [id](caf::error& err) {
+              log::warn("the registry did not take a container that "
+                        "appeared without a create",
+                        {{"id", id}, {"error", to_string(err)}});
+            });
+  });
+}
+
 runtime_watcher_actor::behavior_type
 runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
                 runtime_watcher_config cfg) {
   self->state.cfg = std::move(cfg);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& pending = self->state.pending;
+    for (auto i = pending.begin(); i != pending.end(); ++i)
+      if (i->second.address() == dm.source) {
+        pending.erase(i);
+        return;
+      }
+  });
   return {
     [self](runtime_exec& ev) {
       auto& st = self->state;
@@ -74,14 +114,31 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           // Linked: pidfile watchers end with the runtime watcher (a clean
           // shutdown must not wait out their 15 s pending timeout); their
           // own normal exit does not affect it.
-          self->link_to(spawn_pidfile_watcher(self->system(), std::move(req),
-                                              std::move(pcfg)));
+          auto id = req.id;
+          auto w = spawn_pidfile_watcher(self->system(), std::move(req),
+                                         std::move(pcfg));
+          self->link_to(w);
+          self->monitor(w);
+          st.pending[id] = w;
           return;
         }
         case runtime_command_kind::ignored:
         case runtime_command_kind::other:
           return;
       }
+    },
+    [self](state_appeared& rs) {
+      auto& st = self->state;
+      // The edge reports the exec of a create before the state its runtime
+      // writes, so a create seen is pending here by now: its watcher owns
+      // the container (and keeps the state as its fallback).
+      if (auto i = st.pending.find(rs.id); i != st.pending.end()) {
+        self->send(i->second, std::move(rs));
+        return;
+      }
+      // No create seen (a bare `runc run`, `runc run --pid-file`): nothing
+      // to hold, but the container is there. Read it off the actor's path.
+      read_unheld(self->system(), st.cfg, std::move(rs));
     },
   };
 }

@@ -1,6 +1,9 @@
 // The runtime watcher: told of every exec of an OCI runtime (runc, crun,
 // conmon) by its kernel edge, it reads what the runtime is about to do from
-// its argv and starts a pidfile watcher for each `create`.
+// its argv and starts a pidfile watcher for each `create`. Told of each
+// container's state appearing in a runtime state root, it hands that to the
+// create's pidfile watcher, or, with no create seen (a bare `runc run`),
+// registers the container from its state directory, not held.
 #pragma once
 
 #include <chrono>
@@ -24,6 +27,10 @@ struct runtime_watcher_config {
   std::chrono::milliseconds add_timeout{1900};
   /// A pidfile watch that sees no read in this time is dropped (15 s).
   std::chrono::milliseconds pending_timeout{15000};
+  /// Mount namespaces no container has: pid 1's and the agent's (0 when
+  /// unknown), for containers read from their state directory.
+  uint64_t host_mntns = 0;
+  uint64_t agent_mntns = 0;
 };
 
 /// Spawns a runtime watcher.

@@ -72,6 +72,13 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
   wcfg.registry = g.registry;
   wcfg.host = host;
   wcfg.add_timeout = fanout + std::chrono::milliseconds{150};
+  // A script's namespaces are its own; on a real node, ours and pid 1's.
+  auto agent_mntns = opts.script ? 0 : own_mntns();
+  wcfg.agent_mntns = agent_mntns;
+  proc_status init;
+  std::string ignored;
+  if (host->proc(1, init, ignored))
+    wcfg.host_mntns = init.mntns;
   auto add_timeout = wcfg.add_timeout;
   g.watcher = spawn_runtime_watcher(sys, std::move(wcfg));
   if (!opts.state_roots.empty()) {
@@ -81,8 +88,7 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     scfg.host = host;
     scfg.roots = opts.state_roots;
     scfg.add_timeout = add_timeout;
-    // A script's namespaces are its own; on a real node, ours.
-    scfg.agent_mntns = opts.script ? 0 : own_mntns();
+    scfg.agent_mntns = agent_mntns;
     scfg.on_done = opts.on_scan_done;
     g.scan = spawn_initial_scan(sys, std::move(scfg));
   }

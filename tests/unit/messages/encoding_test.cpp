@@ -199,6 +199,8 @@ NW_SAMPLE(counters, (counters{{"registry_late_acks", 3},
 NW_SAMPLE(runtime_exec, sample_exec())
 NW_SAMPLE(pidfile_read, sample_pidfile())
 NW_SAMPLE(process_exited, sample_exit())
+NW_SAMPLE(state_appeared,
+          (state_appeared{"/run/containerd/runc/k8s.io/c0ffee", "c0ffee"}))
 
 #undef NW_SAMPLE
 
@@ -218,7 +220,7 @@ constexpr caf::type_id_t block_size
   = caf::id_block::nodewatch::end - caf::id_block::nodewatch::begin;
 
 // Grows with the block; update this test when it does.
-static_assert(block_size == 20);
+static_assert(block_size == 21);
 
 template <size_t I>
 using block_type = typename caf::type_by_id<first_id + I>::type;

@@ -372,6 +372,7 @@ nw::runtime_watcher_actor::behavior_type exec_recorder(
       }
       box->push(std::move(ev));
     },
+    [](nw::state_appeared&) {},
   };
 }
 
@@ -425,6 +426,7 @@ pidfile_standin_actor::behavior_type pidfile_standin(
       }
       box->push(recorded_read{std::move(ev), held});
     },
+    [](nw::state_appeared&) {},
     [self, edge, barrier](nw::watch_atom,
                           std::string& path) -> caf::result<nw::counters> {
       self->send(edge, nw::watch_atom::value, std::move(path),
