@@ -5,6 +5,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/initial_scan/initial_scan.hpp"
 #include "actors/pidfile_watcher/oci_config.hpp"
 #include "actors/pidfile_watcher/pidfile.hpp"
 #include "runtime/kernel/log.hpp"
@@ -126,9 +127,33 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
       if (st.read) // the add is in flight; its reply answers the hold
         return;
       self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
-      fail(self, 0,
-           "the pidfile " + st.req.pid_file + " was not read within "
-             + std::to_string(st.cfg.pending_timeout.count()) + " ms");
+      auto why = "the pidfile " + st.req.pid_file + " was not read within "
+                 + std::to_string(st.cfg.pending_timeout.count()) + " ms";
+      if (st.state_dir.empty())
+        return fail(self, 0, why);
+      // Its read escaped us (a symlinked pidfile, a read before the watch),
+      // but the runtime wrote the container's state: register it from
+      // there, not held.
+      auto found = read_state_dir(*st.cfg.host, st.state_dir, st.req.id,
+                                  st.cfg.host_mntns, st.cfg.agent_mntns);
+      if (!found.info)
+        return fail(self, 0,
+                    why + "; its state directory " + st.state_dir + ": "
+                      + (found.no_state_file ? "no state file" : found.reason));
+      auto info = std::move(*found.info);
+      if (!st.req.manager_name.empty() && info.name == info.id)
+        info.name = st.req.manager_name;
+      log::info("pidfile read not seen; container registered from its "
+                "state, not held",
+                {{"id", info.id}, {"dir", st.state_dir}});
+      st.read = true;
+      self
+        ->request(st.cfg.registry, st.cfg.add_timeout, add_atom::value,
+                  std::move(info))
+        .then([self](const add_result&) { self->quit(); },
+              [self](caf::error& err) {
+                fail(self, 0, "registry: " + to_string(err));
+              });
     },
   };
 }

@@ -41,6 +41,10 @@ struct pidfile_watcher_config {
   std::shared_ptr<const host_view> host;
   std::chrono::milliseconds add_timeout{1900};
   std::chrono::milliseconds pending_timeout{15000};
+  /// Mount namespaces no container has (pid 1's, the agent's; 0: unknown),
+  /// for a container registered from its state directory.
+  uint64_t host_mntns = 0;
+  uint64_t agent_mntns = 0;
 };
 
 /// Spawns a pidfile watcher for one create.

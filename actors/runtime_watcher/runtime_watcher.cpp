@@ -108,9 +108,10 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
             req.manager_name = std::move(i->second);
             st.names.erase(i);
           }
-          pidfile_watcher_config pcfg{st.cfg.edge, st.cfg.registry, st.cfg.host,
-                                      st.cfg.add_timeout,
-                                      st.cfg.pending_timeout};
+          pidfile_watcher_config pcfg{
+            st.cfg.edge,        st.cfg.registry,        st.cfg.host,
+            st.cfg.add_timeout, st.cfg.pending_timeout, st.cfg.host_mntns,
+            st.cfg.agent_mntns};
           // Linked: pidfile watchers end with the runtime watcher (a clean
           // shutdown must not wait out their 15 s pending timeout); their
           // own normal exit does not affect it.

@@ -1,4 +1,5 @@
 // `nodewatch agent`: the node agent. Runs until SIGINT or SIGTERM.
+#include <chrono>
 #include <csignal>
 
 #include <sys/resource.h>
@@ -47,6 +48,25 @@ int run_agent(const agent_options& opts) {
       return 2;
     }
   }
+  std::shared_ptr<record_writer> record;
+  if (!opts.record.empty()) {
+    std::string error;
+    record = record_writer::open(opts.record, opts.record_max_bytes, error);
+    if (!record) {
+      log::error("cannot record: the --record file cannot be written",
+                 {{"error", error}});
+      return 2;
+    }
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    record->header(record_header{
+      "recorded by nodewatch agent",
+      static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()),
+      opts.state_roots});
+    log::info("recording what the kernel answers",
+              {{"file", opts.record},
+               {"cap_bytes", std::to_string(opts.record_max_bytes)}});
+  }
   raise_nofile_limit();
   // Block the stop signals before CAF starts its threads, so that they
   // inherit the mask and only sigwait below sees them.
@@ -70,6 +90,7 @@ int run_agent(const agent_options& opts) {
   gopts.edge.runtime_paths = opts.runtime_paths;
   gopts.edge.use_pidfd = opts.use_pidfd;
   gopts.state_roots = opts.state_roots;
+  gopts.record = record;
   gopts.poll_interval = opts.poll_interval;
   gopts.hold_deadline = opts.hold_deadline;
   gopts.print = true;

@@ -11,6 +11,7 @@
 #include "actors/runtime_watcher/runtime_watcher.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/kernel/linux_edge.hpp"
+#include "runtime/kernel/recording_edge.hpp"
 
 namespace nw {
 
@@ -46,13 +47,19 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
   auto poll_interval = opts.poll_interval;
   std::string proc_root; // the poller's handles: the real kernel only
   if (opts.script) {
-    g.edge = spawn_scripted_edge(
-      sys, scripted_edge_config{opts.script, opts.hold_deadline, opts.on_end});
-    host = make_scripted_host(*opts.script);
+    // The host answers by the timeline's clock (a record's `at_ms`).
+    auto clock = std::make_shared<script_clock>();
+    g.edge = spawn_scripted_edge(sys, scripted_edge_config{opts.script,
+                                                           opts.hold_deadline,
+                                                           opts.on_end, clock});
+    host
+      = make_scripted_host(*opts.script, [clock] { return clock->now_ms(); });
     poll_interval = std::chrono::milliseconds{0}; // a script's /proc is fixed
   } else if (opts.real_kernel) {
     auto edge_cfg = opts.edge;
     edge_cfg.hold_deadline = opts.hold_deadline;
+    // The roots the start-up scan reads are the ones watched from then on.
+    edge_cfg.state_roots = opts.state_roots;
     auto edge = spawn_linux_edge(sys, std::move(edge_cfg));
     if (!edge) {
       g.shutdown();
@@ -63,6 +70,12 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     proc_root = opts.edge.host_root + "/proc";
   } else {
     return g; // registry and facade only
+  }
+  if (opts.record) {
+    auto rec = spawn_recording_edge(sys, g.edge, host, opts.record);
+    g.recorded_edge = std::move(g.edge);
+    g.edge = std::move(rec.edge);
+    host = std::move(rec.host);
   }
   g.termination
     = spawn_termination(sys, termination_config{g.registry, g.edge, host,
@@ -114,6 +127,7 @@ void graph::shutdown() const {
   bye(watcher);
   bye(termination);
   bye(edge);
+  bye(recorded_edge);
   bye(node);
   bye(registry);
 }

@@ -16,6 +16,7 @@
 #include "messages/interfaces.hpp"
 #include "runtime/agent/printer.hpp"
 #include "runtime/kernel/linux_edge.hpp"
+#include "runtime/kernel/record_writer.hpp"
 #include "runtime/kernel/scenario.hpp"
 #include "runtime/kernel/scripted_edge.hpp"
 
@@ -48,13 +49,23 @@ struct graph_options {
   std::vector<std::string> state_roots;
   /// Called with the scan's counters once it is done.
   std::function<void(const counters&)> on_scan_done;
+  /// `agent --record`: write every answer the actors
+  /// get from the kernel edge and the host view here (its header written
+  /// already), through a recorder in front of the edge
+  /// (runtime/kernel/recording_edge.hpp). Works on either edge (a script
+  /// re-recorded is how tests check it without root). Null: no recording.
+  std::shared_ptr<record_writer> record;
 };
 
 /// The spawned graph.
 struct graph {
   registry_actor registry;
   node_actor node;
+  /// The edge the actors use: the kernel edge, or the recorder in front
+  /// of it.
   edge_actor edge;
+  /// The real kernel edge behind the recorder (null without recording).
+  edge_actor recorded_edge;
   runtime_watcher_actor watcher;
   termination_actor termination;
   subscriber_actor printer;

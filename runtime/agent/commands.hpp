@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/agent/output.hpp"
+#include "runtime/kernel/record_writer.hpp"
+#include "runtime/kernel/scenario.hpp"
 
 namespace nw {
 
@@ -38,10 +41,19 @@ struct agent_options {
   std::vector<std::string> runtime_paths;
   /// The runtimes' state roots scanned at start (empty: no scan).
   std::vector<std::string> state_roots;
+  /// `--record FILE`: write what the kernel answered as a scenario.
+  std::string record;
+  /// The record file's size cap, in bytes.
+  uint64_t record_max_bytes = uint64_t{64} << 20;
 };
 
 int run_agent(const agent_options& opts);
 int run_simulate(const std::string& path, output_format fmt);
+/// What `simulate` prints for `script` (every event, in `fmt`); with
+/// `record`, also what the scripted kernel answered, re-recorded there.
+std::string simulate_output(std::shared_ptr<const scenario> script,
+                            output_format fmt,
+                            std::shared_ptr<record_writer> record = nullptr);
 int run_ps(const endpoint& node, const std::string& select, bool all,
            output_format fmt);
 int run_events(const endpoint& node, const std::string& select, bool all,

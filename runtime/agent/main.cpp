@@ -82,11 +82,26 @@ int main(int argc, char** argv) {
                   "no pidfd per container's init: exits are seen only by the "
                   "/proc poller, up to --poll-interval late");
   std::string scenario;
+  auto scenario_opt
+    = agent
+        ->add_option("--scenario", scenario,
+                     "run on a scripted kernel playing FILE (see "
+                     "docs/scenario-format.md) instead of the real one")
+        ->check(CLI::ExistingFile);
+  std::string record;
   agent
-    ->add_option("--scenario", scenario,
-                 "run on a scripted kernel playing FILE (see "
-                 "docs/scenario-format.md) instead of the real one")
-    ->check(CLI::ExistingFile);
+    ->add_option("--record", record,
+                 "write every answer the real kernel gave the agent to FILE "
+                 "as a scenario, for `nodewatch simulate FILE` "
+                 "(docs/scenario-format.md)")
+    ->excludes(scenario_opt);
+  int64_t record_max_mib = 64;
+  agent
+    ->add_option("--record-max-mib", record_max_mib,
+                 "stop recording (and keep running) once the record file "
+                 "would grow past this")
+    ->check(CLI::Range(int64_t{1}, int64_t{64}))
+    ->capture_default_str();
   int64_t hold_deadline = 2000;
   agent
     ->add_option("--hold-deadline", hold_deadline,
@@ -176,6 +191,8 @@ int main(int argc, char** argv) {
     nw::agent_options opts;
     opts.fmt = to_format(agent_output);
     opts.scenario = scenario;
+    opts.record = record;
+    opts.record_max_bytes = static_cast<uint64_t>(record_max_mib) << 20;
     opts.hold_deadline = std::chrono::milliseconds{hold_deadline};
     opts.poll_interval = std::chrono::milliseconds{poll_interval};
     opts.use_pidfd = !no_pidfd;

@@ -11,13 +11,9 @@
 
 namespace nw {
 
-int run_simulate(const std::string& path, output_format fmt) {
-  auto script = std::make_shared<scenario>();
-  std::string error;
-  if (!load_scenario(path, *script, error)) {
-    log::error("cannot load the scenario", {{"error", error}});
-    return 2;
-  }
+std::string simulate_output(std::shared_ptr<const scenario> script,
+                            output_format fmt,
+                            std::shared_ptr<record_writer> record) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("testing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
@@ -37,10 +33,13 @@ int run_simulate(const std::string& path, output_format fmt) {
                .count());
   };
   opts.print = true;
+  opts.record = std::move(record);
   opts.fmt = fmt;
   opts.out = [&out](const std::string& line) { out += line; };
-  // The agent's default roots, as the scenario's `dir` records list them.
-  opts.state_roots = default_state_roots();
+  // The header's roots (a recording's), else the agent's defaults, as the
+  // scenario's `dir` records list them.
+  opts.state_roots
+    = script->has_state_roots ? script->state_roots : default_state_roots();
   auto g = *spawn_graph(sys, opts); // a scripted graph cannot fail
   g.play();
   // Run until nothing is left to do: every message handled, every timer
@@ -50,7 +49,17 @@ int run_simulate(const std::string& path, output_format fmt) {
   while (sched.trigger_timeout());
   g.shutdown();
   sched.run();
-  write_stdout(out);
+  return out;
+}
+
+int run_simulate(const std::string& path, output_format fmt) {
+  auto script = std::make_shared<scenario>();
+  std::string error;
+  if (!load_scenario(path, *script, error)) {
+    log::error("cannot load the scenario", {{"error", error}});
+    return 2;
+  }
+  write_stdout(simulate_output(script, fmt));
   return 0;
 }
 

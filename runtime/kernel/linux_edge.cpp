@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -78,6 +79,9 @@ constexpr size_t pidfile_read_bytes = 33;
 constexpr int events_per_wakeup = 64;
 
 constexpr size_t max_proc_cmdline = 64 * 1024;
+
+/// Entries of a state root looked at when the edge starts.
+constexpr size_t max_state_dir_entries = 4096;
 
 /// The kernel's PID_MAX_LIMIT on 64-bit: no pid is larger.
 constexpr uint32_t max_pid = 4194304;
@@ -214,7 +218,9 @@ public:
                       "edge_pidfd_reused",
                       "edge_pidfd_failed",
                       "edge_pidfd_errors",
-                      "edge_exit_unwatched"})
+                      "edge_exit_unwatched",
+                      "edge_states_appeared",
+                      "edge_state_watch_errors"})
       stats_[name] = 0;
     if (cfg_.use_pidfd) {
       // pidfd_open takes a pid of our own pid namespace; the start times
@@ -310,6 +316,23 @@ public:
                 {{"error", error}});
   }
 
+  /// Watches the runtime state roots for containers appearing (inotify).
+  /// Never fails the edge: a root that cannot be watched is logged.
+  void watch_state_roots() {
+    if (cfg_.state_roots.empty())
+      return;
+    states_inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!states_inotify_) {
+      log::warn("cannot watch the runtime state roots: containers started "
+                "without a create (runc run) will not be seen",
+                {{"error", errno_text(errno)}});
+      return;
+    }
+    for (auto& root : cfg_.state_roots)
+      if (!root.empty() && root.front() == '/')
+        watch_state_root(root);
+  }
+
   /// Hands both groups to the loop. The watch ids are stored on the loop
   /// thread, before either watch can fire.
   void start(kernel::event_loop& loop) {
@@ -330,6 +353,10 @@ public:
         binaries_watch_ = loop_->watch_fd(
           binaries_inotify_.get(), kernel::fd_event::readable,
           [this](int, int revents) { on_binaries_changed(revents); });
+      if (states_inotify_)
+        states_watch_ = loop_->watch_fd(
+          states_inotify_.get(), kernel::fd_event::readable,
+          [this](int, int revents) { on_states_changed(revents); });
     });
   }
 
@@ -517,6 +544,7 @@ public:
       loop_->unwatch(exec_watch_);
       loop_->unwatch(pidfile_watch_);
       loop_->unwatch(binaries_watch_);
+      loop_->unwatch(states_watch_);
     }
     // What the kernel queued and we have not read yet is answered too: a
     // process forked from ours that has not exec'd yet holds a copy of the
@@ -545,6 +573,8 @@ public:
     exec_group_.close();
     pidfile_group_.close();
     binaries_inotify_.reset();
+    states_inotify_.reset();
+    state_roles_.clear();
     bpf_.reset(); // detaches the programs
     watcher_ = nullptr;
   }
@@ -582,6 +612,169 @@ private:
   };
 
   using watch_map = std::map<std::string, pidfile_watch>;
+
+  // -- runtime state roots
+
+  /// What an inotify watch on a state directory stands for.
+  struct state_role {
+    enum kind_t {
+      /// An existing ancestor of a root that does not exist yet.
+      ancestor,
+      /// A state root: its subdirectories are containers or namespaces.
+      root_dir,
+      /// A subdirectory of a root: a container (a state file appears in it)
+      /// or a containerd namespace (subdirectories appear in it).
+      child,
+      /// A container directory in a namespace.
+      grandchild,
+    } kind;
+    /// The watched directory (a host path, without the host root).
+    std::string dir;
+    /// The state root it belongs to.
+    std::string state_root;
+  };
+
+  void add_state_watch(const std::string& dir, state_role::kind_t kind,
+                       const std::string& root) {
+    int wd = ::inotify_add_watch(states_inotify_.get(), (root_ + dir).c_str(),
+                                 IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE
+                                   | IN_ONLYDIR);
+    if (wd < 0) {
+      if (errno != ENOENT && errno != ENOTDIR) {
+        ++stats_["edge_state_watch_errors"];
+        if (!state_watch_error_logged_) {
+          state_watch_error_logged_ = true;
+          log::warn("cannot watch a runtime state directory (said once; "
+                    "edge_state_watch_errors counts)",
+                    {{"dir", root_ + dir}, {"error", errno_text(errno)}});
+        }
+      }
+      return;
+    }
+    auto& roles = state_roles_[wd];
+    for (auto& r : roles)
+      if (r.kind == kind && r.dir == dir)
+        return;
+    roles.push_back(state_role{kind, dir, root});
+  }
+
+  /// Watches `root`, or its nearest existing ancestor until it exists. An
+  /// existing subdirectory with no state file is taken for a namespace
+  /// (containerd) and watched too; existing containers are the start-up
+  /// scan's.
+  void watch_state_root(const std::string& root) {
+    struct stat st {};
+    if (::stat((root_ + root).c_str(), &st) != 0) {
+      auto dir = parent_dir(root);
+      while (dir != "/" && ::stat((root_ + dir).c_str(), &st) != 0)
+        dir = parent_dir(dir);
+      add_state_watch(dir, state_role::ancestor, root);
+      return;
+    }
+    add_state_watch(root, state_role::root_dir, root);
+    if (auto* d = ::opendir((root_ + root).c_str())) {
+      size_t n = 0;
+      while (auto* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == ".." || ++n > max_state_dir_entries)
+          continue;
+        auto child = root + "/" + name;
+        if (!has_state_file(child))
+          add_state_watch(child, state_role::child, root);
+      }
+      ::closedir(d);
+    }
+  }
+
+  bool has_state_file(const std::string& dir) const {
+    struct stat st {};
+    return ::stat((root_ + dir + "/state.json").c_str(), &st) == 0
+           || ::stat((root_ + dir + "/status").c_str(), &st) == 0;
+  }
+
+  static bool is_state_file(const std::string& name) {
+    return name == "state.json" || name == "status";
+  }
+
+  void report_state(const std::string& dir) {
+    if (!reported_states_.insert(dir).second)
+      return;
+    ++stats_["edge_states_appeared"];
+    if (watcher_) {
+      auto slash = dir.find_last_of('/');
+      caf::anon_send(watcher_, state_appeared{dir, dir.substr(slash + 1)});
+    }
+  }
+
+  void on_states_changed(int revents) {
+    if (revents < 0) {
+      log::warn("the event loop dropped the state roots' watch",
+                {{"error", std::to_string(revents)}});
+      states_watch_ = kernel::no_id;
+      return;
+    }
+    alignas(inotify_event) char buf[8192];
+    for (;;) {
+      auto n = ::read(states_inotify_.get(), buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      for (ssize_t off = 0; off < n;) {
+        auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+        on_state_event(*ev);
+      }
+    }
+  }
+
+  void on_state_event(const inotify_event& ev) {
+    if ((ev.mask & IN_Q_OVERFLOW) != 0) {
+      ++stats_["edge_state_watch_errors"];
+      log::warn("the state roots' inotify queue overflowed: containers "
+                "started without a create may be missed");
+      return;
+    }
+    auto i = state_roles_.find(ev.wd);
+    if (i == state_roles_.end())
+      return;
+    if ((ev.mask & IN_IGNORED) != 0) { // the directory is gone
+      for (auto& r : i->second)
+        reported_states_.erase(r.dir);
+      state_roles_.erase(i);
+      return;
+    }
+    if (ev.len == 0)
+      return;
+    std::string name = ev.name;
+    bool is_dir = (ev.mask & IN_ISDIR) != 0;
+    bool file_done = (ev.mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) != 0 && !is_dir;
+    // Copied: a new watch may land in the same map.
+    auto roles = i->second;
+    for (auto& r : roles) {
+      auto path = (r.dir == "/" ? "" : r.dir) + "/" + name;
+      switch (r.kind) {
+        case state_role::ancestor:
+          if (is_dir
+              && (r.state_root == path
+                  || r.state_root.rfind(path + "/", 0) == 0))
+            watch_state_root(r.state_root);
+          break;
+        case state_role::root_dir:
+          if (is_dir)
+            add_state_watch(path, state_role::child, r.state_root);
+          break;
+        case state_role::child:
+          if (is_dir)
+            add_state_watch(path, state_role::grandchild, r.state_root);
+          else if (file_done && is_state_file(name))
+            report_state(r.dir);
+          break;
+        case state_role::grandchild:
+          if (file_done && is_state_file(name))
+            report_state(r.dir);
+          break;
+      }
+    }
+  }
 
   // -- exits
   // -------------------------------------------------------------------
@@ -1130,6 +1323,13 @@ private:
   kernel::unique_fd binaries_inotify_;
   std::map<int, std::multimap<std::string, std::string>> binary_names_;
   kernel::watch_id binaries_watch_ = kernel::no_id;
+  /// inotify on the runtime state roots: watch descriptor -> roles.
+  kernel::unique_fd states_inotify_;
+  std::map<int, std::vector<state_role>> state_roles_;
+  kernel::watch_id states_watch_ = kernel::no_id;
+  /// Container state directories reported (once each, until removed).
+  std::set<std::string> reported_states_;
+  bool state_watch_error_logged_ = false;
   runtime_watcher_actor watcher_;
   /// /proc under the host root, for start times.
   std::shared_ptr<const host_view> host_;
@@ -1342,6 +1542,7 @@ caf::expected<edge_actor> spawn_linux_edge(caf::actor_system& sys,
   if (!core->k->open_groups(error) || !core->k->mark_runtimes(error))
     return make_error(errc::kernel_refused, error);
   core->k->load_bpf();
+  core->k->watch_state_roots();
   try {
     core->loop = std::make_unique<kernel::event_loop>();
   } catch (const std::exception& e) {

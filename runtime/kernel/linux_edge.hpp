@@ -35,6 +35,12 @@ struct linux_edge_config {
   /// records, so their inode numbers are not reused while a late lookup by
   /// them may still come.
   std::chrono::milliseconds ns_grace{6000};
+  /// Runtime state roots (host paths) watched for containers appearing:
+  /// `ROOT/ID/state.json` (runc), `ROOT/ID/status` (crun), one level of
+  /// namespaces below a root (containerd). Each is reported once as
+  /// `state_appeared` to the runtime watcher. A root that does not exist
+  /// yet is watched for from its nearest existing ancestor.
+  std::vector<std::string> state_roots;
 };
 
 /// The usual places of runc, crun and conmon (host paths).

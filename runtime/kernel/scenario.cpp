@@ -18,6 +18,9 @@ using json = nlohmann::json;
 // Bounds on what a scenario may hold: it is input from outside.
 constexpr size_t max_records = 1'000'000;
 constexpr size_t max_string = 1u << 20;
+// A file's content may be as large as the largest file an actor reads
+// (config.json: 16 MiB).
+constexpr size_t max_content = 16u << 20;
 constexpr size_t max_list = 4096;
 
 /// A parse failure, carrying the text for the user.
@@ -67,7 +70,8 @@ public:
     return static_cast<uint32_t>(v);
   }
 
-  std::string str(const char* key, bool required = true) {
+  std::string str(const char* key, bool required = true,
+                  size_t max = max_string) {
     seen_.insert(key);
     if (!j_.contains(key)) {
       if (required)
@@ -78,8 +82,8 @@ public:
     if (!v.is_string())
       fail(key, "expected a string");
     auto& s = v.get_ref<const std::string&>();
-    if (s.size() > max_string)
-      fail(key, "longer than 1 MiB");
+    if (s.size() > max)
+      fail(key, max == max_string ? "longer than 1 MiB" : "longer than 16 MiB");
     return s;
   }
 
@@ -125,6 +129,10 @@ void parse_header(record_reader& r, scenario& sc) {
                                    + std::to_string(scenario_version) + ")");
   sc.name = r.str("name", false);
   sc.start_ns = r.u64("start_ns", false);
+  if (r.has("state_roots")) {
+    sc.has_state_roots = true;
+    sc.state_roots = r.strs("state_roots");
+  }
   r.done();
 }
 
@@ -143,23 +151,54 @@ void parse_record(record_reader& r, scenario& sc, uint64_t& last_at,
     last_at = step.at_ms;
     return step;
   };
-  if (kind == "file") {
+  if (kind == "file" || kind == "dir") {
+    // A static answer, from `at_ms` on (0: from the start).
+    path_answer a;
+    a.at_ms = r.u64("at_ms", false);
     auto path = r.str("path");
-    sc.files[path] = r.str("content");
-  } else if (kind == "dir") {
-    auto path = r.str("path");
-    sc.dirs[path] = r.strs("entries");
+    const char* body = kind == "file" ? "content" : "entries";
+    if (r.has("error")) {
+      if (r.has(body))
+        r.fail("error",
+               std::string{"give either '"} + body + "' or 'error', not both");
+      a.what = path_answer::kind::error;
+      a.error = r.str("error");
+    } else if (kind == "file") {
+      a.what = path_answer::kind::file;
+      a.content = r.str("content", true, max_content);
+      sc.files[path] = a.content;
+    } else {
+      a.what = path_answer::kind::dir;
+      a.entries = r.strs("entries");
+      sc.dirs[path] = a.entries;
+    }
+    sc.path_answers[path].push_back(std::move(a));
   } else if (kind == "proc") {
-    proc_status p;
+    proc_answer a;
+    a.at_ms = r.u64("at_ms", false);
+    auto& p = a.status;
     p.pid = r.u32("pid");
     if (p.pid == 0)
       r.fail("pid", "must not be 0");
-    p.start_time = r.u64("start_time");
-    p.comm = r.str("comm", false);
-    p.mntns = r.u64("mntns");
-    p.netns = r.u64("netns");
-    p.cgroup = r.str("cgroup", false);
-    sc.procs[p.pid] = std::move(p);
+    if (r.has("error")) {
+      a.error = r.str("error");
+      if (a.error.empty())
+        r.fail("error", "must not be empty");
+    } else {
+      p.start_time = r.u64("start_time");
+      p.comm = r.str("comm", false);
+      if (r.has("state")) {
+        auto state = r.str("state");
+        if (state.size() != 1)
+          r.fail("state", "expected one character (R, S, D, Z, X, ...)");
+        p.state = state[0];
+      }
+      p.mntns = r.u64("mntns");
+      p.netns = r.u64("netns");
+      p.cgroup = r.str("cgroup", false);
+      sc.procs[p.pid] = p;
+    }
+    sc.proc_answers[p.pid].push_back(std::move(a));
   } else if (kind == "exec") {
     auto step = timed(scenario_step::kind::exec);
     step.exec.tid = r.u32("tid");
@@ -173,12 +212,19 @@ void parse_record(record_reader& r, scenario& sc, uint64_t& last_at,
   } else if (kind == "pidfile_read") {
     auto step = timed(scenario_step::kind::pidfile_read);
     step.pidfile.path = r.str("path");
-    step.pidfile.content = r.str("content");
+    step.pidfile.content = r.str("content", true, max_content);
     sc.timeline.push_back(std::move(step));
   } else if (kind == "exit") {
     auto step = timed(scenario_step::kind::exit);
     step.exit.pid = r.u32("pid");
     step.exit.start_time = r.u64("start_time", false);
+    sc.timeline.push_back(std::move(step));
+  } else if (kind == "state") {
+    auto step = timed(scenario_step::kind::state);
+    step.state.dir = r.str("dir");
+    step.state.id = r.str("id");
+    if (step.state.dir.empty() || step.state.id.empty())
+      r.fail(step.state.dir.empty() ? "dir" : "id", "must not be empty");
     sc.timeline.push_back(std::move(step));
   } else if (kind == "end") {
     auto step = timed(scenario_step::kind::end);
@@ -187,7 +233,7 @@ void parse_record(record_reader& r, scenario& sc, uint64_t& last_at,
   } else {
     r.fail("kind", "unknown kind '" + kind
                      + "' (expected file, dir, proc, exec, pidfile_read, "
-                       "exit or end)");
+                       "exit, state or end)");
   }
   r.done();
 }
@@ -272,6 +318,18 @@ bool parse_scenario(std::string_view bytes, scenario& out, std::string& error) {
       if (!sc.timeline.empty())
         sc.timeline.back().line = records[i].first;
     }
+    // Each path's and pid's answers in time order; file order among equal
+    // times, so a later record for the same time replaces an earlier one.
+    for (auto& [path, answers] : sc.path_answers)
+      std::stable_sort(answers.begin(), answers.end(),
+                       [](const path_answer& a, const path_answer& b) {
+                         return a.at_ms < b.at_ms;
+                       });
+    for (auto& [pid, answers] : sc.proc_answers)
+      std::stable_sort(answers.begin(), answers.end(),
+                       [](const proc_answer& a, const proc_answer& b) {
+                         return a.at_ms < b.at_ms;
+                       });
     if (!ended) {
       scenario_step end;
       end.what = scenario_step::kind::end;
@@ -316,40 +374,66 @@ bool load_scenario(const std::string& path, scenario& out, std::string& error) {
 
 namespace {
 
+/// The answer in force at `now`: the last with `at_ms` <= now, else the
+/// first (a path's first record answers from the start).
+template <class T>
+const T* answer_at(const std::vector<T>& answers, uint64_t now) {
+  if (answers.empty())
+    return nullptr;
+  const T* found = &answers.front();
+  for (auto& a : answers) {
+    if (a.at_ms > now)
+      break;
+    found = &a;
+  }
+  return found;
+}
+
 class scripted_host : public host_view {
 public:
-  explicit scripted_host(const scenario& sc)
-      : files_(sc.files), procs_(sc.procs), dirs_(sc.dirs) {}
+  scripted_host(const scenario& sc, std::function<uint64_t()> now_ms)
+      : paths_(sc.path_answers), procs_(sc.proc_answers),
+        now_ms_(std::move(now_ms)) {}
 
   bool read_file(const std::string& path, size_t max_bytes, std::string& out,
                  std::string& error) const override {
-    auto i = files_.find(path);
-    if (i == files_.end()) {
-      error = "no such file: " + path;
+    auto a = find(path);
+    if (a == nullptr || a->what == path_answer::kind::dir) {
+      error = a == nullptr ? "no such file: " + path : path + " is a directory";
       return false;
     }
-    if (i->second.size() > max_bytes) {
+    if (a->what == path_answer::kind::error) {
+      error = a->error;
+      return false;
+    }
+    if (a->content.size() > max_bytes) {
       error = path + " is larger than " + std::to_string(max_bytes) + " bytes";
       return false;
     }
-    out = i->second;
+    out = a->content;
     return true;
   }
 
   bool exists(const std::string& path) const override {
-    return files_.count(path) > 0 || dirs_.count(path) > 0;
+    auto a = find(path);
+    return a != nullptr && a->what != path_answer::kind::error;
   }
 
   bool list_dir(const std::string& path, size_t max_entries,
                 std::vector<std::string>& out, bool& truncated,
                 std::string& error) const override {
-    auto i = dirs_.find(path);
-    if (i == dirs_.end()) {
-      error = "no such directory: " + path;
+    auto a = find(path);
+    if (a == nullptr || a->what == path_answer::kind::file) {
+      error = a == nullptr ? "no such directory: " + path
+                           : path + " is not a directory";
+      return false;
+    }
+    if (a->what == path_answer::kind::error) {
+      error = a->error;
       return false;
     }
     // As a directory would list them: once each, sorted, bounded.
-    std::vector<std::string> names = i->second;
+    std::vector<std::string> names = a->entries;
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
     names.erase(std::remove_if(
@@ -365,24 +449,39 @@ public:
 
   bool proc(uint32_t pid, proc_status& out, std::string& error) const override {
     auto i = procs_.find(pid);
-    if (i == procs_.end()) {
+    auto a = i == procs_.end() ? nullptr : answer_at(i->second, now());
+    if (a == nullptr) {
       error = "no such process: " + std::to_string(pid);
       return false;
     }
-    out = i->second;
+    if (!a->error.empty()) {
+      error = a->error;
+      return false;
+    }
+    out = a->status;
     return true;
   }
 
 private:
-  std::map<std::string, std::string> files_;
-  std::map<uint32_t, proc_status> procs_;
-  std::map<std::string, std::vector<std::string>> dirs_;
+  uint64_t now() const {
+    return now_ms_ ? now_ms_() : 0;
+  }
+
+  const path_answer* find(const std::string& path) const {
+    auto i = paths_.find(path);
+    return i == paths_.end() ? nullptr : answer_at(i->second, now());
+  }
+
+  std::map<std::string, std::vector<path_answer>> paths_;
+  std::map<uint32_t, std::vector<proc_answer>> procs_;
+  std::function<uint64_t()> now_ms_;
 };
 
 } // namespace
 
-std::shared_ptr<const host_view> make_scripted_host(const scenario& sc) {
-  return std::make_shared<scripted_host>(sc);
+std::shared_ptr<const host_view>
+make_scripted_host(const scenario& sc, std::function<uint64_t()> now_ms) {
+  return std::make_shared<scripted_host>(sc, std::move(now_ms));
 }
 
 } // namespace nw

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -101,6 +102,10 @@ void play(edge_ptr self, const scenario_step& step) {
       }
       break;
     }
+    case scenario_step::kind::state:
+      // To the runtime watcher, in order with the execs.
+      self->send(st.watcher, step.state);
+      break;
     case scenario_step::kind::end:
       if (st.cfg.on_end)
         st.cfg.on_end();
@@ -115,6 +120,8 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
       auto& st = self->state;
       st.watcher = std::move(watcher);
       st.t0 = self->clock().now();
+      if (st.cfg.clock)
+        st.cfg.clock->start(self->clock());
       schedule(self, 0);
     },
     [self](step_atom, uint64_t index) {
@@ -166,6 +173,25 @@ edge_impl_actor::behavior_type edge(edge_ptr self, scripted_edge_config cfg) {
 }
 
 } // namespace
+
+uint64_t script_clock::now_ms() const {
+  auto clock = clock_.load(std::memory_order_acquire);
+  if (clock == nullptr)
+    return 0;
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+               clock->now().time_since_epoch())
+               .count();
+  auto elapsed = now - t0_ns_.load(std::memory_order_relaxed);
+  return elapsed <= 0 ? 0 : static_cast<uint64_t>(elapsed / 1'000'000);
+}
+
+void script_clock::start(const caf::actor_clock& clock) {
+  t0_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 clock.now().time_since_epoch())
+                 .count(),
+               std::memory_order_relaxed);
+  clock_.store(&clock, std::memory_order_release);
+}
 
 edge_actor spawn_scripted_edge(caf::actor_system& sys,
                                scripted_edge_config cfg) {

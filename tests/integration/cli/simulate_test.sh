@@ -46,6 +46,16 @@ expect_exit 0 "agent --help" "$nw" agent --help
 printf '[agent]\nhold-deadline = "soon"\n' >"$tmp/bad.conf"
 expect_exit 2 "bad config value" "$nw" agent --config "$tmp/bad.conf"
 expect_exit 2 "non-loopback --listen" "$nw" agent --listen 10.1.2.3:7415
+# --record: the file is created before anything else (no root needed to
+# see it refused).
+rc=0; "$nw" agent --record "$tmp/no/such/dir/rec.jsonl" --listen 127.0.0.1:0 \
+  >/dev/null 2>"$tmp/err" || rc=$?
+[ $rc -eq 2 ] || fail "unwritable --record: exit $rc, want 2"
+grep -q "cannot record: the --record file cannot be written.*cannot write '$tmp/no/such/dir/rec.jsonl'" "$tmp/err" \
+  || fail "unwritable --record: unclear message: $(cat "$tmp/err")"
+pass "unwritable --record (exit 2, named)"
+expect_exit 2 "--record with --scenario" "$nw" agent --record "$tmp/r.jsonl" --scenario "$demo"
+expect_exit 2 "--record-max-mib out of range" "$nw" agent --record "$tmp/r.jsonl" --record-max-mib 65
 printf 'colour = "red"\n' >"$tmp/extra.conf"
 expect_exit 2 "unknown config key" "$nw" agent --config "$tmp/extra.conf"
 expect_exit 2 "non-loopback --node" "$nw" --node 10.1.2.3:7415 ps
