@@ -297,6 +297,35 @@ public:
     return warm_ups_;
   }
 
+  /// The edge's non-zero counters, the events so far and what a missing
+  /// `added` has meant before: for failure messages.
+  std::string diagnose() {
+    std::string text = "\n  edge counters:";
+    try {
+      caf::scoped_actor self{sys_};
+      self
+        ->request(g_.edge, std::chrono::seconds{5}, nw::get_atom::value,
+                  nw::counters_atom::value)
+        .receive(
+          [&](const nw::counters& c) {
+            for (auto& [name, value] : c)
+              if (value != 0)
+                text += " " + name + "=" + std::to_string(value);
+          },
+          [&](caf::error& err) { text += " (" + nw::render(err) + ")"; });
+    } catch (const std::exception& e) {
+      text += std::string{" ("} + e.what() + ")";
+    }
+    text += "\n  events:" + log().describe();
+    text += "\n  A create the agent did not recognise is logged above as "
+            "`runtime argv rejected`. Seen here: `create without a container "
+            "id (5 argv entries, the last 'create')` for podman's runc, when "
+            "bpf/execruntime could not read argv strings that sat in a page "
+            "not mapped in the exec'ing process (bpf_probe_read_user_str "
+            "cannot fault) and stopped there.";
+    return text;
+  }
+
 private:
   void warm(const starter& warm_up) {
     auto deadline = runc_clock::now() + std::chrono::seconds{30};

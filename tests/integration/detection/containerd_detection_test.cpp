@@ -76,8 +76,7 @@ std::optional<nw::test::observed> check_added(const std::string& id) {
   auto added = f.agent->log().wait(nw::event_kind::added, id,
                                    runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(added.has_value(),
-                     "no `added` event for "
-                       << id << "; events:" << f.agent->log().describe());
+                     "no `added` event for " << id << f.agent->diagnose());
   auto& info = *added->ev.info;
   // Before the entrypoint, on arrival and `ack_delay` later.
   BOOST_TEST(added->proc.comm == "runc:[2:INIT]");

@@ -32,6 +32,15 @@ using nw::test::runc_container;
 /// How long an event may take to show up once it is due.
 constexpr auto event_deadline = 5s;
 
+/// How long a pidfile watch waits for its read before it fails the
+/// detection (runtime_watcher_config::pending_timeout, not configurable
+/// through spawn_graph).
+constexpr auto pending_timeout = 15s;
+
+/// When the last create was started (the last pidfile watch a create can
+/// have spawned is at most this old).
+runc_clock::time_point last_create{};
+
 /// What one driven container did.
 struct drive_result {
   std::string id;
@@ -53,6 +62,7 @@ drive_result drive(nw::test::runc_env& env, nw::test::event_log* log,
     runc_container c{env, {args, "nw-crun"}, env.unique_id(prefix)};
     r.id = c.id();
     r.bundle = c.bundle().dir().string();
+    last_create = runc_clock::now();
     c.create();
     r.pid = c.read_pid();
     r.read = c.last_read();
@@ -128,7 +138,7 @@ void check_detected(const drive_result& r, const std::string& want_output) {
     auto added = log.wait(nw::event_kind::added, r.id,
                           runc_clock::now() + event_deadline);
     BOOST_TEST_REQUIRE(added.has_value(),
-                       "no `added` event; events:" << log.describe());
+                       "no `added` event" << f.agent->diagnose());
     auto& info = *added->ev.info;
     BOOST_TEST(added->proc.comm == nw::test::crun_env::init_comm);
     BOOST_TEST(added->proc_at_ack.comm == nw::test::crun_env::init_comm);
@@ -178,4 +188,33 @@ BOOST_AUTO_TEST_CASE(a_crun_container_that_sleeps_is_removed_after_it_exits) {
   auto r = drive(f.crun->env(), &f.agent->log(), {"/bin/sleep", "0.2"},
                  "nwt-crun-sl");
   check_detected(r, "");
+}
+
+BOOST_AUTO_TEST_CASE(no_crun_container_fails_detection_once_its_watch_expires) {
+  // Every crun container above was added. None may be reported failed once
+  // the pidfile watches of its create have expired (15 s): a second watch
+  // for the same container would be one that never sees a read.
+  auto& f = fx();
+  auto deadline = last_create + pending_timeout + 1500ms;
+  auto failed = f.agent->log().wait_for(
+    [](const nw::test::observed& o) {
+      return o.ev.kind == nw::event_kind::detection_failed
+             && o.ev.info->id.rfind("nwt-crun-", 0) == 0;
+    },
+    deadline);
+  BOOST_TEST_MESSAGE(
+    "waited " << ms(runc_clock::now() - last_create)
+              << " ms after the last create for a late detection_failed");
+  if (failed)
+    BOOST_ERROR(
+      "`detection_failed` for "
+      << failed->ev.info->id
+      << " (added before, so detected once): " << failed->ev.reason
+      << ". crun re-executes itself: it opens /proc/self/exe (the watched "
+         "/usr/bin/crun) and calls execveat(fd, \"\", AT_EMPTY_PATH) with the "
+         "same argv. bpf/execruntime hooks only execve, so the edge takes "
+         "that exec's argv from /proc (edge_argv_proc), which is the same "
+         "`create`; the runtime watcher starts a second pidfile watcher for "
+         "the same id and pidfile, which never sees a read and expires."
+      << f.agent->diagnose());
 }

@@ -74,8 +74,8 @@ std::optional<nw::test::observed> check_added(const std::string& id,
   auto added = f.agent->log().wait(nw::event_kind::added, id,
                                    runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(added.has_value(), "no `added` event for "
-                                          << name << " (" << id << "); events:"
-                                          << f.agent->log().describe());
+                                          << name << " (" << id << ")"
+                                          << f.agent->diagnose());
   auto& info = *added->ev.info;
   BOOST_TEST(added->proc.comm == "runc:[2:INIT]");
   BOOST_TEST(added->proc_at_ack.comm == "runc:[2:INIT]");
