@@ -20,9 +20,25 @@ struct proc_status {
   std::string comm;
   /// Field 3 of /proc/PID/stat: R, S, D, Z (zombie), X (dead), ...
   char state = 'R';
+  /// Mount and network namespace inode numbers (/proc/PID/ns/{mnt,net});
+  /// 0 when unreadable.
   uint64_t mntns = 0;
   uint64_t netns = 0;
+  /// The 64-bit mount namespace id (ioctl NS_GET_MNTNS_ID on
+  /// /proc/PID/ns/mnt): unique since boot, never reused, unlike `mntns`.
+  /// 0 when unknown (an older kernel, an unreadable namespace).
+  uint64_t mntns_id64 = 0;
+  /// The host's network namespace inode, to compare `netns` with: pid 1's
+  /// (/proc/1/ns/net), or the agent's own (/proc/self/ns/net) where pid 1's
+  /// is unreadable. The same for every process of one host view; 0 when
+  /// unknown.
+  uint64_t host_netns = 0;
+  /// The process's cgroup v2 path (the "0::" line of /proc/PID/cgroup, as
+  /// the reader's cgroup namespace shows it); "" without one.
   std::string cgroup;
+  /// The id of that cgroup: its directory's inode number under the cgroup2
+  /// mount (what bpf_get_current_cgroup_id() returns). 0 when not found.
+  uint64_t cgroup_id = 0;
 };
 
 /// Read access to the host.
@@ -46,12 +62,19 @@ public:
                         std::vector<std::string>& out, bool& truncated,
                         std::string& error) const = 0;
 
-  /// Reads what /proc tells about `pid`.
+  /// Reads what /proc tells about `pid`. False (and why in `error`) when
+  /// there is no such process; a namespace or cgroup that cannot be read is
+  /// 0 in `out`, not an error.
   virtual bool proc(uint32_t pid, proc_status& out,
                     std::string& error) const = 0;
 };
 
 /// The real host, with every path under `host_root` ("" or "/" = ours).
+/// The host's network namespace and the cgroup2 mount are looked up once,
+/// here: pid 1's (`/proc/1/ns/net`, `/proc/1/mountinfo`), or the agent's
+/// own (`/proc/self/...`) where pid 1's cannot be read. Reads of one
+/// process go through one handle on its /proc directory, so they describe
+/// that process, never a later one given the same pid.
 std::shared_ptr<const host_view> make_linux_host(std::string host_root);
 
 } // namespace nw

@@ -389,6 +389,20 @@ void check_detected(const drive_result& r, const std::string& want_output) {
     BOOST_TEST(info.netns == added->proc.netns);
     BOOST_TEST(info.start_time == added->proc.start_time);
     BOOST_TEST(info.mntns != nw::test::probe_process(0).mntns);
+    // Enrichment from /proc (linux_host): the 64-bit mount namespace id and
+    // the cgroup v2 id (runc names the cgroup /ID), neither the test's own;
+    // runc's spec gives the container a network namespace of its own.
+    nw::proc_status self;
+    std::string self_error;
+    BOOST_TEST_REQUIRE(nw::make_linux_host("")->proc(
+                         static_cast<uint32_t>(::getpid()), self, self_error),
+                       self_error);
+    BOOST_TEST(info.mntns_id64 != 0u);
+    BOOST_TEST(info.mntns_id64 != self.mntns_id64);
+    BOOST_TEST(nw::test::contains(info.cgroup_path, r.id), info.cgroup_path);
+    BOOST_TEST(info.cgroup_id != 0u);
+    BOOST_TEST(info.cgroup_id != self.cgroup_id);
+    BOOST_TEST(!info.host_network);
     BOOST_TEST(info.runtime == "runc");
     BOOST_TEST(info.id == r.id);
     BOOST_TEST(info.bundle == r.bundle);
