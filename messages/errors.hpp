@@ -28,6 +28,10 @@ enum class errc : uint8_t {
   kernel_refused,
   /// Shutting down: no new work is taken.
   shutting_down,
+  /// An `add` of a container whose mount namespace already belongs to
+  /// another live container (a state file or pidfile naming another
+  /// container's init).
+  mntns_in_use,
 };
 
 /// A short name per code, for logs and error messages.

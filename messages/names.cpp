@@ -45,6 +45,8 @@ const char* to_string(errc x) {
       return "kernel_refused";
     case errc::shutting_down:
       return "shutting_down";
+    case errc::mntns_in_use:
+      return "mntns_in_use";
   }
   return "unknown";
 }

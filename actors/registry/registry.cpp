@@ -100,6 +100,7 @@ struct registry_state {
   counters stats{{"registry_added", 0},
                  {"registry_removed", 0},
                  {"registry_duplicates", 0},
+                 {"registry_mntns_conflicts", 0},
                  {"registry_detection_failed", 0},
                  {"registry_late_acks", 0},
                  {"registry_subscriber_deaths", 0},
@@ -178,10 +179,38 @@ struct registry_state {
     auto [first, last] = index.equal_range(key);
     for (auto i = first; i != last; ++i) {
       auto& e = by_id.at(i->second);
-      if (!found || (found->removed && !e.removed))
+      // Live first; then the newest: two live records can share an inode
+      // only when the older one's namespace is gone and its inode reused
+      // (their mntns_id64 differ, see conflicting_owner).
+      if (!found || (found->removed && !e.removed)
+          || (found->removed == e.removed && e.added.seq > found->added.seq))
         found = &e;
     }
     return found;
+  }
+
+  /// The live container, other than `info.id`, whose mount namespace is
+  /// `info`'s; nullptr if none. Namespace inodes are unique only among
+  /// namespaces that exist: once a container's namespace is gone its inode
+  /// may be given to a new one before termination removed its record (the
+  /// poller's interval; the edge's held namespace fds prevent it only with
+  /// a pidfd). Where both records have the 64-bit id, which is never
+  /// reused, differing ids prove two namespaces, and that is no conflict.
+  const container_info* conflicting_owner(const container_info& info) const {
+    if (info.mntns == 0)
+      return nullptr;
+    auto [first, last] = by_mntns.equal_range(info.mntns);
+    for (auto i = first; i != last; ++i) {
+      auto& e = by_id.at(i->second);
+      auto& other = *e.added.info;
+      if (e.removed || other.id == info.id)
+        continue;
+      if (info.mntns_id64 != 0 && other.mntns_id64 != 0
+          && info.mntns_id64 != other.mntns_id64)
+        continue;
+      return &other;
+    }
+    return nullptr;
   }
 };
 
@@ -302,6 +331,26 @@ registry_impl_actor::behavior_type registry(registry_impl self,
       if (i != st.by_id.end() && !i->second.removed) {
         ++st.stats["registry_duplicates"];
         return add_result{i->second.added.seq, true, 0, 0};
+      }
+      // One mount namespace, one container: a second id for a live
+      // container's namespace is a state file or pidfile naming another
+      // container's init (bad input, or a runtime's stale state), and
+      // would mislabel everything looked up by that namespace.
+      if (auto other = st.conflicting_owner(info)) {
+        ++st.stats["registry_mntns_conflicts"];
+        auto mntns = std::to_string(info.mntns);
+        log::warn("refused a container whose mount namespace belongs to "
+                  "another live container",
+                  {{"id", info.id},
+                   {"pid", std::to_string(info.pid)},
+                   {"mntns", mntns},
+                   {"owner", other->id},
+                   {"owner_pid", std::to_string(other->pid)}});
+        return make_error(errc::mntns_in_use,
+                          "mount namespace " + mntns + " of pid "
+                            + std::to_string(info.pid)
+                            + " belongs to the live container '" + other->id
+                            + "' (pid " + std::to_string(other->pid) + ")");
       }
       if (i != st.by_id.end()) // the id is back within the grace period
         st.forget(i);

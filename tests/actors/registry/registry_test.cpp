@@ -125,8 +125,8 @@ BOOST_AUTO_TEST_CASE(defaults_follow_the_contract) {
   BOOST_TEST(defaults.removed_grace.count() == 5000);
   auto all = ask<counters>(reg, get_atom::value, counters_atom::value).value();
   for (auto name : {"registry_added", "registry_removed", "registry_duplicates",
-                    "registry_detection_failed", "registry_late_acks",
-                    "registry_subscriber_deaths"}) {
+                    "registry_mntns_conflicts", "registry_detection_failed",
+                    "registry_late_acks", "registry_subscriber_deaths"}) {
     BOOST_TEST_CONTEXT(name) {
       BOOST_REQUIRE(all.count(name) == 1u);
       BOOST_TEST(all.at(name) == 0u);
@@ -527,6 +527,89 @@ BOOST_AUTO_TEST_CASE(live_containers_win_over_removed_ones) {
   BOOST_TEST(get("web").value() == new_web);
   BOOST_TEST(get_mntns(old_web.mntns).value() == new_web);
   BOOST_TEST(get("aaa111").value() == old_web); // the full id still resolves
+}
+
+// -- one mount namespace, one live container ---------------------------------
+
+BOOST_AUTO_TEST_CASE(a_second_id_for_a_live_mount_namespace_is_refused) {
+  auto sub = spawn_subscriber();
+  subscribe(sub);
+  auto web = make("aaa111", "web");
+  web.mntns_id64 = 10;
+  add(web);
+  // A state file (or pidfile) naming web's init under another id.
+  auto impostor = make("bbb222", "impostor");
+  impostor.pid = web.pid;
+  impostor.mntns = web.mntns;
+  impostor.mntns_id64 = web.mntns_id64;
+  auto r = ask<add_result>(reg, add_atom::value, impostor);
+  BOOST_TEST(code_of(r.err) == errc::mntns_in_use);
+  auto text = render(r.err);
+  BOOST_TEST(text.find("mntns_in_use") == 0u, text);
+  BOOST_TEST(text.find(std::to_string(web.mntns)) != std::string::npos, text);
+  BOOST_TEST(text.find("aaa111") != std::string::npos, text);
+  BOOST_TEST(stat("registry_mntns_conflicts") == 1u);
+  BOOST_TEST(stat("registry_added") == 1u);
+  // Nothing was published or kept.
+  BOOST_TEST(sub->events.size() == 1u);
+  BOOST_TEST(ids_of(list("")) == strings({"aaa111"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(code_of(get("bbb222").err) == errc::unknown_container);
+  BOOST_TEST(get_mntns(web.mntns).value() == web);
+  // Without the 64-bit id on either side the inode alone decides.
+  impostor.mntns_id64 = 0;
+  BOOST_TEST(code_of(ask<add_result>(reg, add_atom::value, impostor).err)
+             == errc::mntns_in_use);
+  BOOST_TEST(stat("registry_mntns_conflicts") == 2u);
+  // The owner itself again is a duplicate, not a conflict.
+  BOOST_TEST(add(web) == (add_result{1, true, 0, 0}));
+  BOOST_TEST(stat("registry_mntns_conflicts") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_removed_owner_frees_its_mount_namespace) {
+  auto web = make("aaa111", "web");
+  add(web);
+  BOOST_TEST(remove("aaa111"));
+  // In its grace period the record is no longer live.
+  auto next = make("bbb222", "next");
+  next.mntns = web.mntns;
+  BOOST_TEST(add(next) == (add_result{3, false, 0, 0}));
+  BOOST_TEST(stat("registry_mntns_conflicts") == 0u);
+  BOOST_TEST(get_mntns(web.mntns).value() == next);
+}
+
+BOOST_AUTO_TEST_CASE(a_reused_inode_with_another_64_bit_id_is_no_conflict) {
+  // web's namespace is gone and its inode given to a new container's
+  // before termination removed web: the 64-bit ids, never reused, differ.
+  auto web = make("aaa111", "web");
+  web.mntns_id64 = 10;
+  add(web);
+  auto next = make("bbb222", "next");
+  next.mntns = web.mntns;
+  next.mntns_id64 = 11;
+  BOOST_TEST(add(next) == (add_result{2, false, 0, 0}));
+  BOOST_TEST(stat("registry_mntns_conflicts") == 0u);
+  BOOST_TEST(ids_of(list("")) == strings({"aaa111", "bbb222"}),
+             boost::test_tools::per_element());
+  // The namespace is the newer container's.
+  BOOST_TEST(get_mntns(web.mntns).value() == next);
+  // A third one with next's 64-bit id is next's namespace: refused.
+  auto third = make("ccc333", "third");
+  third.mntns = web.mntns;
+  third.mntns_id64 = 11;
+  BOOST_TEST(code_of(ask<add_result>(reg, add_atom::value, third).err)
+             == errc::mntns_in_use);
+  BOOST_TEST(stat("registry_mntns_conflicts") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_mount_namespace_is_no_conflict) {
+  auto a = make("aaa111", "a");
+  a.mntns = 0;
+  auto b = make("bbb222", "b");
+  b.mntns = 0;
+  add(a);
+  BOOST_TEST(add(b) == (add_result{2, false, 0, 0}));
+  BOOST_TEST(stat("registry_mntns_conflicts") == 0u);
 }
 
 // -- fan-out ------------------------------------------------------------------
