@@ -707,23 +707,9 @@ private:
   }
 
   void on_states_changed(int revents) {
-    if (revents < 0) {
-      log::warn("the event loop dropped the state roots' watch",
-                {{"error", std::to_string(revents)}});
-      states_watch_ = kernel::no_id;
-      return;
-    }
-    alignas(inotify_event) char buf[8192];
-    for (;;) {
-      auto n = ::read(states_inotify_.get(), buf, sizeof(buf));
-      if (n <= 0)
-        break;
-      for (ssize_t off = 0; off < n;) {
-        auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
-        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-        on_state_event(*ev);
-      }
-    }
+    if (readable_or_dropped(revents, states_watch_, "state roots"))
+      drain_inotify(states_inotify_.get(),
+                    [this](const inotify_event& ev) { on_state_event(ev); });
   }
 
   void on_state_event(const inotify_event& ev) {
@@ -845,6 +831,36 @@ private:
 
   using event_handler = void (kernel_state::*)(const fanotify_event_metadata&);
 
+  // -- inotify, for the runtime binaries and the state roots
+
+  /// False (and the watch forgotten, logged) when the loop dropped it.
+  static bool readable_or_dropped(int revents, kernel::watch_id& id,
+                                  const char* what) {
+    if (revents >= 0)
+      return true;
+    log::warn(std::string{"the event loop dropped the inotify watch of the "}
+                + what,
+              {{"error", std::to_string(revents)}});
+    id = kernel::no_id;
+    return false;
+  }
+
+  /// Reads every queued event of inotify `fd` and hands each to `fn`.
+  template <class F>
+  static void drain_inotify(int fd, F fn) {
+    alignas(inotify_event) char buf[8192];
+    for (;;) {
+      auto n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0)
+        return;
+      for (ssize_t off = 0; off < n;) {
+        auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+        fn(*ev);
+      }
+    }
+  }
+
   // -- runtime binaries that change under us ---------------------------------
 
   enum class mark_outcome { marked, unchanged, absent, failed };
@@ -905,35 +921,23 @@ private:
   }
 
   void on_binaries_changed(int revents) {
-    if (revents < 0) {
-      log::warn("the event loop dropped the runtime binaries' watch",
-                {{"error", std::to_string(revents)}});
-      binaries_watch_ = kernel::no_id;
+    if (!readable_or_dropped(revents, binaries_watch_, "runtime binaries"))
       return;
-    }
-    alignas(inotify_event) char buf[4096];
     std::set<std::string> changed;
-    for (;;) {
-      auto n = ::read(binaries_inotify_.get(), buf, sizeof(buf));
-      if (n <= 0)
-        break;
-      for (ssize_t off = 0; off < n;) {
-        auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
-        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-        if ((ev->mask & IN_Q_OVERFLOW) != 0) {
-          for (auto& [wd, names] : binary_names_)
-            for (auto& entry : names)
-              changed.insert(entry.second);
-          continue;
-        }
-        auto w = binary_names_.find(ev->wd);
-        if (w == binary_names_.end() || ev->len == 0)
-          continue;
-        auto range = w->second.equal_range(std::string{ev->name});
-        for (auto i = range.first; i != range.second; ++i)
-          changed.insert(i->second);
+    drain_inotify(binaries_inotify_.get(), [&](const inotify_event& ev) {
+      if ((ev.mask & IN_Q_OVERFLOW) != 0) {
+        for (auto& [wd, names] : binary_names_)
+          for (auto& entry : names)
+            changed.insert(entry.second);
+        return;
       }
-    }
+      auto w = binary_names_.find(ev.wd);
+      if (w == binary_names_.end() || ev.len == 0)
+        return;
+      auto range = w->second.equal_range(std::string{ev.name});
+      for (auto i = range.first; i != range.second; ++i)
+        changed.insert(i->second);
+    });
     for (auto& path : changed) {
       std::string why;
       switch (mark_binary(path, why)) {
