@@ -62,7 +62,10 @@ host_answer proc_answer_of(uint32_t pid, bool ok, const proc_status& p,
     j["state"] = std::string(1, p.state);
     j["mntns"] = p.mntns;
     j["netns"] = p.netns;
+    j["mntns_id64"] = p.mntns_id64;
+    j["host_netns"] = p.host_netns;
     j["cgroup"] = p.cgroup;
+    j["cgroup_id"] = p.cgroup_id;
   } else {
     j["error"] = error.empty() ? "no such process" : error;
   }

@@ -195,7 +195,10 @@ void parse_record(record_reader& r, scenario& sc, uint64_t& last_at,
       }
       p.mntns = r.u64("mntns");
       p.netns = r.u64("netns");
+      p.mntns_id64 = r.u64("mntns_id64", false);
+      p.host_netns = r.u64("host_netns", false);
       p.cgroup = r.str("cgroup", false);
+      p.cgroup_id = r.u64("cgroup_id", false);
       sc.procs[p.pid] = p;
     }
     sc.proc_answers[p.pid].push_back(std::move(a));

@@ -48,7 +48,10 @@ nw::proc_status proc(uint32_t pid, uint64_t start_time, uint64_t mntns) {
   p.state = 'S';
   p.mntns = mntns;
   p.netns = 77;
+  p.mntns_id64 = mntns + 1000;
+  p.host_netns = 78;
   p.cgroup = "/c";
+  p.cgroup_id = 5;
   return p;
 }
 
@@ -92,16 +95,16 @@ BOOST_AUTO_TEST_CASE(writes_a_replayable_scenario) {
   strings want = {
     R"({"nodewatch_scenario":1,"name":"t","start_ns":1000,"state_roots":["/run/runc"]})",
     R"({"kind":"dir","path":"/run/runc","entries":[]})",
-    R"({"kind":"proc","pid":1,"start_time":1,"comm":"sh","state":"S","mntns":10,"netns":77,"cgroup":"/c"})",
+    R"({"kind":"proc","pid":1,"start_time":1,"comm":"sh","state":"S","mntns":10,"netns":77,"mntns_id64":1010,"host_netns":78,"cgroup":"/c","cgroup_id":5})",
     R"({"kind":"file","path":"/run/crun","error":"no such file or directory"})",
     R"({"kind":"exec","at_ms":5,"tid":9,"argv":["runc","create","--bundle","/b","--pid-file","/b/p","c1"],"caller_comm":"shim","mntns":10,"euid":0})",
     R"({"kind":"file","path":"/b/config.json","content":"{}"})",
     R"({"kind":"pidfile_read","at_ms":6,"path":"/b/p","content":"100\n"})",
-    R"({"kind":"proc","pid":100,"start_time":500,"comm":"sh","state":"S","mntns":20,"netns":77,"cgroup":"/c"})",
+    R"({"kind":"proc","pid":100,"start_time":500,"comm":"sh","state":"S","mntns":20,"netns":77,"mntns_id64":1020,"host_netns":78,"cgroup":"/c","cgroup_id":5})",
     R"({"kind":"exit","at_ms":30,"pid":100,"start_time":500})",
     R"({"kind":"state","at_ms":31,"dir":"/run/runc/c2","id":"c2"})",
     R"({"kind":"pidfile_read","at_ms":40,"path":"/b/p","content":"100\n"})",
-    R"({"kind":"proc","pid":100,"start_time":900,"comm":"sh","state":"S","mntns":30,"netns":77,"cgroup":"/c","at_ms":7})",
+    R"({"kind":"proc","pid":100,"start_time":900,"comm":"sh","state":"S","mntns":30,"netns":77,"mntns_id64":1030,"host_netns":78,"cgroup":"/c","cgroup_id":5,"at_ms":7})",
     R"({"kind":"proc","pid":100,"error":"no such process","at_ms":41})",
     R"({"kind":"end","at_ms":40})",
   };
@@ -130,6 +133,10 @@ BOOST_AUTO_TEST_CASE(writes_a_replayable_scenario) {
   now = 40;
   BOOST_TEST(host->proc(100, p, error));
   BOOST_TEST(p.start_time == 900u);
+  BOOST_TEST(p.mntns_id64 == 1030u);
+  BOOST_TEST(p.host_netns == 78u);
+  BOOST_TEST(p.cgroup_id == 5u);
+  BOOST_TEST(p.cgroup == "/c");
   now = 41;
   BOOST_TEST(!host->proc(100, p, error));
   BOOST_TEST(error == "no such process");
