@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Records the argv of every execve, keyed by the exec'ing thread's tid, for
- * the short time the exec is in flight: user space reads it while a
+/* Records the argv of every execve and execveat, keyed by the exec'ing thread's
+ * tid, for the short time the exec is in flight: user space reads it while a
  * FAN_OPEN_EXEC_PERM event (FAN_REPORT_TID) holds the exec of an OCI runtime,
  * then allows it, and the exec completing deletes the entry.
  *
@@ -45,30 +45,39 @@ static __always_inline __u32 current_tid(void) {
   return (__u32)bpf_get_current_pid_tgid();
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int handle_enter_execve(struct trace_event_raw_sys_enter* ctx) {
+/* Records the argv of an exec entering the kernel, under the current tid. */
+static __always_inline int record_exec(const char* const* argv) {
   __u32 zero = 0;
   struct nw_execruntime_entry* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e)
     return 0;
 
-  /* execve(filename, argv, envp) */
-  const char* const* argv = (const char* const*)ctx->args[1];
   __u32 argc = 0;
+  __u32 faulted = 0;
   /* A constant trip count with the index checked against the array bound in
    * the loop condition: the verifier (bounded loops, 5.3+) walks all 20
    * iterations with a known index, so e->argv[i] is provably in bounds. */
   for (__u32 i = 0; i < NW_EXECRUNTIME_ARGV_MAX; i++) {
     const char* arg = NULL;
-    if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) != 0 || !arg)
+    if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) != 0) {
+      faulted = 1;
+      break;
+    }
+    if (!arg)
       break;
     /* A string that faults (not paged in: this program cannot sleep) ends
-     * the capture rather than leaving a hole in argv's positions. */
-    if (bpf_probe_read_user_str(e->argv[i], NW_EXECRUNTIME_ARG_SIZE, arg) < 0)
+     * the capture rather than leaving a hole in argv's positions; user
+     * space reads the rest from argv_ptr. */
+    if (bpf_probe_read_user_str(e->argv[i], NW_EXECRUNTIME_ARG_SIZE, arg) < 0) {
+      faulted = 1;
       break;
+    }
     argc = i + 1;
   }
   e->argc = argc;
+  e->faulted = faulted;
+  e->argv_ptr = (__u64)argv;
+  e->reserved = 0;
 
   bpf_get_current_comm(e->comm, sizeof(e->comm));
 
@@ -81,6 +90,19 @@ int handle_enter_execve(struct trace_event_raw_sys_enter* ctx) {
   __u32 tid = current_tid();
   bpf_map_update_elem(&execs_by_tid, &tid, e, BPF_ANY);
   return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int handle_enter_execve(struct trace_event_raw_sys_enter* ctx) {
+  /* execve(filename, argv, envp) */
+  return record_exec((const char* const*)ctx->args[1]);
+}
+
+/* crun re-executes itself with execveat(fd, "", argv, envp, AT_EMPTY_PATH). */
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int handle_enter_execveat(struct trace_event_raw_sys_enter* ctx) {
+  /* execveat(dirfd, pathname, argv, envp, flags) */
+  return record_exec((const char* const*)ctx->args[2]);
 }
 
 /* A successful exec: old_pid is the tid that entered execve (a non-leader
@@ -97,6 +119,14 @@ int handle_sched_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
  * while held) never reaches sched_process_exec. */
 SEC("tracepoint/syscalls/sys_exit_execve")
 int handle_exit_execve(struct trace_event_raw_sys_exit* ctx) {
+  (void)ctx;
+  __u32 tid = current_tid();
+  bpf_map_delete_elem(&execs_by_tid, &tid);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int handle_exit_execveat(struct trace_event_raw_sys_exit* ctx) {
   (void)ctx;
   __u32 tid = current_tid();
   bpf_map_delete_elem(&execs_by_tid, &tid);

@@ -34,6 +34,14 @@ struct nw_execruntime_entry {
   __u32 argc;
   /* Effective uid of the exec'ing task, before the exec. */
   __u32 euid;
+  /* The exec's argv array (a user address in the caller's memory, which
+   * stays mapped while the exec is held). */
+  __u64 argv_ptr;
+  /* 1 when the capture stopped at an entry it could not read (a page not
+   * faulted in yet: this program cannot sleep); user space then reads argv
+   * from argv_ptr itself, which faults pages in. */
+  __u32 faulted;
+  __u32 reserved;
   /* comm of the task before the exec (the caller, e.g. containerd-shim). */
   char comm[NW_EXECRUNTIME_COMM_SIZE];
   /* argv[i], NUL-terminated, each in its fixed slot. */
@@ -42,10 +50,10 @@ struct nw_execruntime_entry {
 
 /* Both sides compile this line: a layout change they disagree on fails here. */
 #ifdef __cplusplus
-static_assert(sizeof(struct nw_execruntime_entry) == 5152,
+static_assert(sizeof(struct nw_execruntime_entry) == 5168,
               "nw_execruntime_entry layout");
 #else
-_Static_assert(sizeof(struct nw_execruntime_entry) == 5152,
+_Static_assert(sizeof(struct nw_execruntime_entry) == 5168,
                "nw_execruntime_entry layout");
 #endif
 

@@ -21,8 +21,13 @@ constexpr size_t max_pending_names = 4096;
 
 struct watcher_state {
   runtime_watcher_config cfg;
-  /// The pidfile watchers of creates in flight, by container id.
-  std::map<std::string, pidfile_watcher_actor> pending;
+  /// A create in flight: its pidfile watcher and the thread that exec'd it.
+  struct pending_create {
+    pidfile_watcher_actor watcher;
+    uint32_t tid = 0;
+  };
+  /// The creates in flight, by container id.
+  std::map<std::string, pending_create> pending;
   /// Names from conmon's `-n`, waiting for the `create` of the same id.
   std::map<std::string, std::string> names;
   static inline const char* name = "nw.runtime_watcher";
@@ -63,7 +68,7 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& pending = self->state.pending;
     for (auto i = pending.begin(); i != pending.end(); ++i)
-      if (i->second.address() == dm.source) {
+      if (i->second.watcher.address() == dm.source) {
         pending.erase(i);
         return;
       }
@@ -94,6 +99,14 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           }
           return;
         case runtime_command_kind::create: {
+          if (auto i = st.pending.find(cmd->id);
+              i != st.pending.end() && i->second.tid == ev.tid) {
+            // The same thread exec'ing the runtime again with the same
+            // create: crun re-executes itself (execveat of /proc/self/exe).
+            // Its first exec's watcher has the watch; this one goes on.
+            allow();
+            return;
+          }
           pidfile_watch_request req;
           req.id = cmd->id;
           req.bundle = cmd->bundle;
@@ -120,7 +133,7 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
                                          std::move(pcfg));
           self->link_to(w);
           self->monitor(w);
-          st.pending[id] = w;
+          st.pending[id] = watcher_state::pending_create{w, ev.tid};
           return;
         }
         case runtime_command_kind::ignored:
@@ -134,7 +147,7 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
       // writes, so a create seen is pending here by now: its watcher owns
       // the container (and keeps the state as its fallback).
       if (auto i = st.pending.find(rs.id); i != st.pending.end()) {
-        self->send(i->second, std::move(rs));
+        self->send(i->second.watcher, std::move(rs));
         return;
       }
       // No create seen (a bare `runc run`, `runc run --pid-file`): nothing

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include <sys/mount.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -106,6 +107,33 @@ bool ensure_tracefs(std::string& error) {
   return ok;
 }
 
+bool read_remote_argv(uint32_t tid, uint64_t argv_ptr,
+                      std::vector<std::string>& out) {
+  if (argv_ptr == 0)
+    return false;
+  auto pid = static_cast<pid_t>(tid);
+  uint64_t ptrs[NW_EXECRUNTIME_ARGV_MAX] = {};
+  iovec local{ptrs, sizeof(ptrs)};
+  iovec remote{reinterpret_cast<void*>(argv_ptr), sizeof(ptrs)};
+  auto got = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+  if (got < static_cast<ssize_t>(sizeof(uint64_t)))
+    return false;
+  auto n = static_cast<size_t>(got) / sizeof(uint64_t);
+  out.clear();
+  for (size_t i = 0; i < n && ptrs[i] != 0; ++i) {
+    char buf[NW_EXECRUNTIME_ARG_SIZE];
+    iovec l{buf, sizeof(buf)};
+    iovec r{reinterpret_cast<void*>(ptrs[i]), sizeof(buf)};
+    // A string near the end of a mapping reads short; its NUL is in what
+    // was read, or the entry is cut at the slot size like the program's.
+    auto len = ::process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (len <= 0)
+      return false;
+    out.push_back(slot(buf, static_cast<size_t>(len)));
+  }
+  return true;
+}
+
 std::unique_ptr<execruntime_reader>
 execruntime_reader::load(std::string& error) {
   if (!ensure_tracefs(error))
@@ -152,6 +180,18 @@ bool execruntime_reader::lookup(uint32_t tid, exec_record& out,
   auto argc = std::min<uint32_t>(entry.argc, NW_EXECRUNTIME_ARGV_MAX);
   for (uint32_t i = 0; i < argc; ++i)
     out.argv.push_back(slot(entry.argv[i], NW_EXECRUNTIME_ARG_SIZE));
+  out.refetched = false;
+  if (entry.faulted != 0) {
+    // The program met a page not faulted in yet (conmon's own string
+    // literals in its forked child, say). The caller is held in its exec
+    // with its memory intact: read the argv from there, which faults in.
+    std::vector<std::string> full;
+    if (read_remote_argv(tid, entry.argv_ptr, full)
+        && full.size() >= out.argv.size()) {
+      out.argv = std::move(full);
+      out.refetched = true;
+    }
+  }
   out.comm = slot(entry.comm, NW_EXECRUNTIME_COMM_SIZE);
   out.mntns = entry.mntns;
   out.euid = entry.euid;

@@ -22,7 +22,16 @@ struct exec_record {
   std::string comm;
   uint64_t mntns = 0;
   uint32_t euid = 0;
+  /// The program could not read some entry (a page not faulted in); argv
+  /// was read from the held caller's memory instead.
+  bool refetched = false;
 };
+
+/// Reads up to NW_EXECRUNTIME_ARGV_MAX argv entries of at most 255 bytes
+/// each from the memory of `tid` (held in its exec), starting at the user
+/// address `argv_ptr`; false if the array cannot be read.
+bool read_remote_argv(uint32_t tid, uint64_t argv_ptr,
+                      std::vector<std::string>& out);
 
 /// Mounts tracefs at /sys/kernel/tracing unless it or the debugfs copy
 /// (/sys/kernel/debug/tracing) is there: libbpf resolves tracepoint ids

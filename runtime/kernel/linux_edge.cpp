@@ -220,6 +220,7 @@ public:
                       "edge_pidfd_errors",
                       "edge_exit_unwatched",
                       "edge_states_appeared",
+                      "edge_argv_refetched",
                       "edge_state_watch_errors"})
       stats_[name] = 0;
     if (cfg_.use_pidfd) {
@@ -1056,6 +1057,8 @@ private:
         msg.mntns = rec.mntns;
         msg.euid = rec.euid;
         ++stats_["edge_argv_bpf"];
+        if (rec.refetched)
+          ++stats_["edge_argv_refetched"];
         return true;
       }
       if (!error.empty())

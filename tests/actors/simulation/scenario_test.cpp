@@ -777,6 +777,31 @@ BOOST_AUTO_TEST_CASE(runcs_re_exec_and_other_subcommands_are_allowed_at_once) {
 
 // -- names --------------------------------------------------------------------
 
+BOOST_AUTO_TEST_CASE(cruns_re_exec_of_a_create_is_the_same_create) {
+  // crun re-executes itself (execveat of /proc/self/exe) with the same argv,
+  // from the same thread: one create, one watcher, one `added`, and no
+  // `detection_failed` when the second exec's watch would have expired.
+  script s;
+  s.config("app1").proc(500, 7000, 4026532500, 4026532600);
+  std::vector<std::string> argv{
+    "crun",       "--root",           "/run/crun",
+    "create",     "--bundle",         bundle_of("app1"),
+    "--pid-file", pidfile_of("app1"), "app1"};
+  s.exec(10, 77, argv, "containerd-shim");
+  s.exec(11, 77, argv, "crun");
+  s.read_pid(20, "app1", 500).end(30000);
+  start(parse(s.text()));
+  auto sub = subscribe();
+  play();
+  advance_to(30000);
+  BOOST_REQUIRE_EQUAL(sub->events.size(), 1u);
+  BOOST_TEST(sub->events[0].kind == event_kind::added);
+  BOOST_TEST(sub->events[0].info->runtime == "crun");
+  BOOST_TEST(edge("edge_held") == 3u); // both execs, the read
+  BOOST_TEST(edge("edge_allowed") == 3u);
+  BOOST_TEST(edge("edge_hold_deadline_expired") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(conmons_name_goes_to_the_create_of_its_id) {
   script s;
   for (auto id : {"pod1", "pod2", "pod3", "pod4"})

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/fanotify.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +37,7 @@
 
 #include "bpf/execruntime.h"
 #include "execruntime.skel.h"
+#include "runtime/kernel/execruntime_reader.hpp"
 #include "runtime/kernel/unique_fd.hpp"
 #include "tests/support/skip.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -425,6 +427,63 @@ BOOST_AUTO_TEST_CASE(argv_is_readable_while_the_exec_is_held) {
   BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0),
              "the copy of /bin/true ran (status " << status << ")");
   BOOST_TEST(!lookup(event->tid()), "entry cleaned after the exec");
+}
+
+// conmon hands runc string literals of its own binary, which its forked
+// child may not have faulted in yet: the program cannot read them, marks
+// the entry `faulted`, and user space reads argv from the held caller.
+BOOST_AUTO_TEST_CASE(argv_in_pages_not_faulted_in_is_read_from_the_caller) {
+  attach_all();
+  // The strings live in a file mapped MAP_PRIVATE and never touched by the
+  // child before its execve: their pages are not in its page tables.
+  auto strings_file = dir.path() / "argv-strings";
+  std::string blob;
+  std::vector<std::string> args{binary.string(), "create", "--bundle",
+                                "/run/nw-faulted/bundle", "nw-faulted-id"};
+  std::vector<size_t> offsets;
+  for (auto& a : args) {
+    offsets.push_back(blob.size());
+    blob += a;
+    blob.push_back('\0');
+  }
+  {
+    std::ofstream out{strings_file, std::ios::binary};
+    out << blob;
+  }
+  int fd = ::open(strings_file.c_str(), O_RDONLY | O_CLOEXEC);
+  BOOST_REQUIRE(fd >= 0);
+  // Dropped from the page cache too, so the first touch must read the file.
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  auto path = binary.string();
+  auto pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    void* map = ::mmap(nullptr, blob.size(), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+      ::_exit(126);
+    char* argv[8] = {};
+    for (size_t i = 0; i < offsets.size(); ++i)
+      argv[i] = static_cast<char*>(map) + offsets[i];
+    ::execv(path.c_str(), argv);
+    ::_exit(127);
+  }
+  ::close(fd);
+  child_process child{pid};
+  auto event = next_event();
+  auto entry = lookup(event->tid());
+  BOOST_REQUIRE(entry);
+  BOOST_TEST_MESSAGE("the program read "
+                     << entry->argc << " entries, faulted=" << entry->faulted);
+  BOOST_TEST(entry->argv_ptr != 0u);
+  std::vector<std::string> fetched;
+  BOOST_REQUIRE(
+    nw::kernel::read_remote_argv(event->tid(), entry->argv_ptr, fetched));
+  BOOST_TEST(fetched == args, "argv as read from the held caller");
+  if (entry->faulted == 0)
+    BOOST_TEST(entry->argc == args.size());
+  event->allow();
+  auto status = child.wait();
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 // A non-leader thread execs: the event reports that thread's tid, the entry is
