@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -72,4 +73,55 @@ BOOST_AUTO_TEST_CASE(a_recorded_runc_node_replays_to_the_same_events) {
   auto live = rec.live().text();
   BOOST_TEST(nw::test::comparable_events(live).size() == 12u);
   nw::test::check_replay(path, live);
+}
+
+namespace {
+
+/// Median of how long the shim's pidfile read was held, over `n` runc
+/// containers run one after another under an agent recording to `path`
+/// ("": not recording).
+double median_hold_ms(nw::test::runc_env& env, const std::string& path, int n) {
+  nw::test::record_session rec{path, {}};
+  BOOST_TEST_REQUIRE(rec.warm_up([&env] {
+    runc_container c{env, {{"/bin/true"}}, env.unique_id("nwr-w")};
+    c.run();
+    return c.id();
+  }),
+                     "no warm-up container was detected");
+  std::vector<double> holds;
+  for (int i = 0; i < n; ++i) {
+    runc_container c{env, {{"/bin/true"}}, env.unique_id("nwr-m")};
+    c.create();
+    c.read_pid();
+    holds.push_back(
+      std::chrono::duration<double, std::milli>(c.last_read().duration())
+        .count());
+    c.start();
+    c.wait_exit();
+    c.remove();
+    BOOST_TEST_REQUIRE(
+      rec.live().wait("removed", c.id(), runc_clock::now() + 10s),
+      c.id() << " was not added and removed");
+  }
+  std::sort(holds.begin(), holds.end());
+  return holds[holds.size() / 2];
+}
+
+} // namespace
+
+// What recording costs a container's start: the held pidfile read (the
+// agent's add, the subscribers' acks, the recorder's hops and writes),
+// with and without recording, same process, same runc.
+BOOST_AUTO_TEST_CASE(recording_adds_little_to_the_hold) {
+  nw::test::require_runc();
+  nw::test::runc_env env;
+  constexpr int n = 15;
+  auto plain = median_hold_ms(env, "", n);
+  auto recorded = median_hold_ms(env, (env.dir() / "m.jsonl").string(), n);
+  BOOST_TEST_MESSAGE("held pidfile read, median of "
+                     << n << ": " << plain << " ms without recording, "
+                     << recorded << " ms recording");
+  // Generous: a few actor hops and flushed writes, not a round trip to disk
+  // per hold.
+  BOOST_TEST(recorded < plain + 20.0);
 }

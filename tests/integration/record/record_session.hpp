@@ -85,14 +85,17 @@ private:
 /// The agent graph on the real kernel, recording to a file.
 class record_session {
 public:
+  /// Records to `path` ("": the same agent without recording).
   record_session(const std::string& path, std::vector<std::string> state_roots)
       : sys_(std::make_unique<caf::actor_system>(config(cfg_))) {
-    std::string error;
-    auto writer = std::shared_ptr<record_writer>{
-      record_writer::open(path, default_record_max_bytes, error)};
-    if (!writer)
-      throw std::runtime_error{error};
-    writer->header({"record session", now_ns(), state_roots});
+    std::shared_ptr<record_writer> writer;
+    if (!path.empty()) {
+      std::string error;
+      writer = record_writer::open(path, default_record_max_bytes, error);
+      if (!writer)
+        throw std::runtime_error{error};
+      writer->header({"record session", now_ns(), state_roots});
+    }
     graph_options opts;
     opts.real_kernel = true;
     opts.poll_interval = std::chrono::milliseconds{100};
