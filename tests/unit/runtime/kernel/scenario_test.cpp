@@ -164,3 +164,72 @@ BOOST_AUTO_TEST_CASE(scripted_host_answers_from_the_scenario) {
   BOOST_TEST(p.netns == 2u);
   BOOST_TEST(!host->proc(8, p, error));
 }
+
+// What `agent --record` writes: timed static answers, errors, the `state`
+// kind, the header's state roots, and their bad forms.
+BOOST_AUTO_TEST_CASE(recorded_forms_and_their_bad_input) {
+  scenario sc;
+  auto text
+    = R"({"nodewatch_scenario": 1, "state_roots": ["/r"]})"
+      "\n"
+      + std::string{R"({"kind": "file", "path": "/f", "error": "EACCES"})"}
+      + "\n"
+      + R"({"kind": "file", "at_ms": 20, "path": "/f", "content": "late"})"
+        "\n"
+      + R"({"kind": "dir", "at_ms": 5, "path": "/d", "entries": ["x"]})"
+        "\n"
+      + R"({"kind": "proc", "pid": 7, "error": "gone"})"
+        "\n"
+      + R"({"kind": "proc", "pid": 7, "at_ms": 3, "start_time": 9, "state": "Z", "mntns": 1, "netns": 2, "mntns_id64": 11, "host_netns": 12, "cgroup_id": 13})"
+        "\n"
+      + R"({"kind": "state", "at_ms": 4, "dir": "/r/c", "id": "c"})";
+  BOOST_REQUIRE_EQUAL(parse(text, &sc), "");
+  BOOST_TEST(sc.has_state_roots);
+  BOOST_TEST(sc.state_roots == std::vector<std::string>{"/r"});
+  BOOST_REQUIRE_EQUAL(sc.timeline.size(), 2u);
+  BOOST_TEST((sc.timeline[0].what == scenario_step::kind::state));
+  BOOST_TEST(sc.timeline[0].state.dir == "/r/c");
+  uint64_t now = 0;
+  auto host = nw::make_scripted_host(sc, [&now] { return now; });
+  std::string out;
+  std::string error;
+  nw::proc_status p;
+  BOOST_TEST(!host->read_file("/f", 10, out, error));
+  BOOST_TEST(error == "EACCES");
+  BOOST_TEST(!host->exists("/f"));
+  BOOST_TEST(host->exists("/d")); // its only record answers from the start
+  BOOST_TEST(!host->proc(7, p, error));
+  BOOST_TEST(error == "gone");
+  now = 3;
+  BOOST_TEST(host->proc(7, p, error));
+  BOOST_TEST(p.state == 'Z');
+  BOOST_TEST(p.mntns_id64 == 11u);
+  BOOST_TEST(p.host_netns == 12u);
+  BOOST_TEST(p.cgroup_id == 13u);
+  now = 20;
+  BOOST_TEST(host->read_file("/f", 10, out, error));
+  BOOST_TEST(out == "late");
+
+  auto bad
+    = [](const std::string& record) { return parse(header + "\n" + record); };
+  BOOST_TEST(contains(
+    bad(R"({"kind": "file", "path": "/f", "content": "a", "error": "b"})"),
+    "field 'error': give either 'content' or 'error', not both"));
+  BOOST_TEST(contains(
+    bad(R"({"kind": "dir", "path": "/d", "entries": [], "error": "b"})"),
+    "give either 'entries' or 'error'"));
+  BOOST_TEST(contains(bad(R"({"kind": "proc", "pid": 7, "error": ""})"),
+                      "field 'error': must not be empty"));
+  BOOST_TEST(contains(
+    bad(
+      R"({"kind": "proc", "pid": 7, "start_time": 1, "state": "RS", "mntns": 1, "netns": 1})"),
+    "field 'state': expected one character"));
+  BOOST_TEST(
+    contains(bad(R"({"kind": "state", "at_ms": 1, "dir": "", "id": "c"})"),
+             "field 'dir': must not be empty"));
+  BOOST_TEST(contains(bad(R"({"kind": "state", "at_ms": 1, "dir": "/r/c"})"),
+                      "field 'id': missing"));
+  BOOST_TEST(contains(
+    bad(R"({"kind": "file", "at_ms": -1, "path": "/f", "content": ""})"),
+    "field 'at_ms': expected a non-negative integer"));
+}
