@@ -1035,6 +1035,28 @@ BOOST_AUTO_TEST_CASE(a_symlink_pidfile_is_handed_over_empty_and_not_held) {
   finish();
 }
 
+BOOST_AUTO_TEST_CASE(a_directory_pidfile_is_never_held) {
+  start();
+  fs::create_directory(dir / "pid");
+  auto& s = standin();
+  s.hold_budget->store(1);
+  watch(s, dir / "pid");
+  {
+    // A shim's read of it fails at once (EISDIR); a listing is no read of
+    // a pidfile either. Neither may wait for the agent.
+    auto reader = cat(dir / "pid");
+    BOOST_TEST(reader.wait() != 0, "cat of a directory succeeded");
+    BOOST_TEST(ms_since(reader.started()) < 2000);
+    child_process lister{"/bin/ls", {"ls", (dir / "pid").string()}};
+    BOOST_TEST(lister.wait() == 0);
+    BOOST_TEST(ms_since(lister.started()) < 2000);
+  }
+  auto c = counters();
+  BOOST_TEST(at(c, "edge_held") == 0u);
+  BOOST_TEST(at(c, "edge_hold_deadline_expired") == 0u);
+  finish();
+}
+
 BOOST_AUTO_TEST_CASE(config_json_in_a_watched_directory_raises_no_event) {
   start();
   write_file(dir / "config.json", "{}\n");
