@@ -1,6 +1,12 @@
 #include "runtime/kernel/record_writer.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <functional>
 
@@ -79,6 +85,22 @@ record_writer::record_writer(std::unique_ptr<std::ostream> out,
 std::unique_ptr<record_writer> record_writer::open(const std::string& path,
                                                    uint64_t max_bytes,
                                                    std::string& error) {
+  // Owner-only: the file holds config.json contents, environment
+  // variables included. Created (or an existing file narrowed) first, then
+  // opened as a stream.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                  S_IRUSR | S_IWUSR);
+  if (fd < 0) {
+    error = "cannot write '" + path + "': " + std::strerror(errno);
+    return nullptr;
+  }
+  auto narrowed = ::fchmod(fd, S_IRUSR | S_IWUSR) == 0;
+  auto err = errno;
+  ::close(fd);
+  if (!narrowed) {
+    error = "cannot make '" + path + "' owner-only: " + std::strerror(err);
+    return nullptr;
+  }
   auto out = std::make_unique<std::ofstream>(
     path, std::ios::binary | std::ios::trunc | std::ios::out);
   if (!*out) {

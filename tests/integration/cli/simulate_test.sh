@@ -51,7 +51,7 @@ expect_exit 2 "non-loopback --listen" "$nw" agent --listen 10.1.2.3:7415
 rc=0; "$nw" agent --record "$tmp/no/such/dir/rec.jsonl" --listen 127.0.0.1:0 \
   >/dev/null 2>"$tmp/err" || rc=$?
 [ $rc -eq 2 ] || fail "unwritable --record: exit $rc, want 2"
-grep -q "cannot record: the --record file cannot be written.*cannot write '$tmp/no/such/dir/rec.jsonl'" "$tmp/err" \
+grep -q "cannot record: the --record file cannot be written.*cannot write '$tmp/no/such/dir/rec.jsonl': No such file or directory" "$tmp/err" \
   || fail "unwritable --record: unclear message: $(cat "$tmp/err")"
 pass "unwritable --record (exit 2, named)"
 expect_exit 2 "--record with --scenario" "$nw" agent --record "$tmp/r.jsonl" --scenario "$demo"

@@ -6,6 +6,11 @@
 #define BOOST_TEST_MODULE record_writer
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -207,5 +212,35 @@ BOOST_AUTO_TEST_CASE(an_unwritable_path_is_an_error) {
   auto w = nw::record_writer::open("/nonexistent-dir/x/rec.jsonl",
                                    nw::default_record_max_bytes, error);
   BOOST_TEST(!w);
-  BOOST_TEST(error == "cannot write '/nonexistent-dir/x/rec.jsonl'");
+  BOOST_TEST(error
+             == "cannot write '/nonexistent-dir/x/rec.jsonl': No such file or "
+                "directory");
+}
+
+BOOST_AUTO_TEST_CASE(the_file_is_owner_only_and_truncated) {
+  char dir_template[] = "/tmp/nw-rec-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(dir_template) != nullptr);
+  std::string path = std::string{dir_template} + "/rec.jsonl";
+  {
+    std::ofstream old{path};
+    old << "old contents that must go\n";
+  }
+  ::chmod(path.c_str(), 0644);
+  std::string error;
+  auto w = nw::record_writer::open(path, nw::default_record_max_bytes, error);
+  BOOST_REQUIRE_MESSAGE(w, error);
+  w->header({"t", 0, {}});
+  w->end(0);
+  w.reset();
+  struct stat st {};
+  BOOST_REQUIRE(::stat(path.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  std::ifstream in{path};
+  std::stringstream text;
+  text << in.rdbuf();
+  BOOST_TEST(text.str().find("old contents") == std::string::npos);
+  nw::scenario sc;
+  BOOST_TEST(nw::parse_scenario(text.str(), sc, error));
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
 }
