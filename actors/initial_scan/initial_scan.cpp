@@ -13,6 +13,7 @@
 #include "actors/pidfile_watcher/oci_config.hpp"
 #include "actors/pidfile_watcher/pidfile_watcher.hpp"
 #include "actors/runtime_watcher/runtime_argv.hpp"
+#include "messages/errors.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -197,7 +198,7 @@ void add_found(scan_ptr self) {
           --st.in_flight;
           ++st.stats["scan_add_failed"];
           log::warn("initial scan: the registry did not take a container",
-                    {{"id", id}, {"error", to_string(err)}});
+                    {{"id", id}, {"error", render(err)}});
           maybe_finish(self);
         });
   }
@@ -250,7 +251,7 @@ scan_impl_actor::behavior_type scan(scan_ptr self, initial_scan_config cfg) {
               [self](caf::error& err) {
                 log::warn("initial scan: the kernel edge did not answer; "
                           "scanning anyway",
-                          {{"error", to_string(err)}});
+                          {{"error", render(err)}});
                 begin(self);
               });
     },

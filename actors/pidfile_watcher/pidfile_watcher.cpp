@@ -8,6 +8,7 @@
 #include "actors/initial_scan/initial_scan.hpp"
 #include "actors/pidfile_watcher/oci_config.hpp"
 #include "actors/pidfile_watcher/pidfile.hpp"
+#include "messages/errors.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -56,22 +57,19 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
   auto& st = self->state;
   st.req = std::move(req);
   st.cfg = std::move(cfg);
-  // The watch first, then the create may go on: the directory mark is all
-  // the hold has to wait for. config.json is read after that, while the
-  // runtime works: the mark ignores it (an ignore mark on B/config.json;
-  // podman's B/userdata/config.json is no child of B), and even without
-  // that our read could not deadlock: the loop thread, not this actor,
-  // answers events, and it allows any read that is not a pending pidfile.
-  self->send(st.cfg.edge, watch_atom::value, st.req.pid_file,
-             caf::actor_cast<pidfile_watcher_actor>(self));
-  // Same sender, same receiver: the edge places the watch before it lets
-  // the create go on.
-  if (st.req.exec_token != 0)
-    self->send(st.cfg.edge, verdict_atom::value, st.req.exec_token);
+  // The runtime watcher has asked the edge to watch the pidfile and let
+  // the create go on. config.json is read now, while the runtime works,
+  // outside every hold: the mark ignores it (an ignore mark on
+  // B/config.json; podman's B/userdata/config.json is no child of B), and
+  // even without that our read could not deadlock: the loop thread, not
+  // this actor, answers events, and it allows any read that is not a
+  // pending pidfile.
   auto config = read_bundle_config(*st.cfg.host, st.req.bundle);
   if (!config) {
-    // Without its config the container cannot be described: say so, let
-    // the create go on, watch nothing.
+    // Without its config the container cannot be described: say so, watch
+    // nothing. (An unwatch that reaches the edge before the watch finds
+    // nothing; the watch then goes with this actor, which the edge
+    // monitors.)
     self->send(st.cfg.edge, unwatch_atom::value, st.req.pid_file);
     fail(self, 0, "config.json: " + config.error());
     return watcher_impl_actor::behavior_type::make_empty_behavior();
@@ -114,7 +112,7 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
             self->quit();
           },
           [self, token = ev.token](caf::error& err) {
-            fail(self, token, "registry: " + to_string(err));
+            fail(self, token, "registry: " + render(err));
           });
     },
     [self](state_appeared& state) {
@@ -152,7 +150,7 @@ watcher_impl_actor::behavior_type watcher(watcher_ptr self,
                   std::move(info))
         .then([self](const add_result&) { self->quit(); },
               [self](caf::error& err) {
-                fail(self, 0, "registry: " + to_string(err));
+                fail(self, 0, "registry: " + render(err));
               });
     },
   };

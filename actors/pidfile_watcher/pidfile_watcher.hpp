@@ -29,9 +29,6 @@ struct pidfile_watch_request {
   std::string manager_name;
   /// The runtime's own mount namespace: the container's must differ.
   uint64_t runtime_mntns = 0;
-  /// The held exec of `runtime create`, allowed once the pidfile watch is
-  /// placed (0: nothing held).
-  uint64_t exec_token = 0;
 };
 
 /// Whom a pidfile watcher talks to.

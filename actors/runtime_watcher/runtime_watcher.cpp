@@ -10,6 +10,7 @@
 #include "actors/initial_scan/initial_scan.hpp"
 #include "actors/pidfile_watcher/pidfile_watcher.hpp"
 #include "actors/runtime_watcher/runtime_argv.hpp"
+#include "messages/errors.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -56,7 +57,7 @@ void read_unheld(caf::actor_system& sys, const runtime_watcher_config& cfg,
             [id](caf::error& err) {
               log::warn("the registry did not take a container that "
                         "appeared without a create",
-                        {{"id", id}, {"error", to_string(err)}});
+                        {{"id", id}, {"error", render(err)}});
             });
   });
 }
@@ -113,10 +114,6 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           req.pid_file = cmd->pid_file;
           req.runtime = cmd->runtime;
           req.runtime_mntns = ev.mntns;
-          // The create stays held until its pidfile watch is in place, so
-          // the runtime cannot write and hand over the pidfile before we
-          // watch it; the pidfile watcher answers this token.
-          req.exec_token = ev.token;
           if (auto i = st.names.find(cmd->id); i != st.names.end()) {
             req.manager_name = std::move(i->second);
             st.names.erase(i);
@@ -129,8 +126,16 @@ runtime_watcher(runtime_watcher_actor::stateful_pointer<watcher_state> self,
           // shutdown must not wait out their 15 s pending timeout); their
           // own normal exit does not affect it.
           auto id = req.id;
+          auto pid_file = req.pid_file;
           auto w = spawn_pidfile_watcher(self->system(), std::move(req),
                                          std::move(pcfg));
+          // The create stays held until its pidfile watch is in place, so
+          // the runtime cannot write and hand over the pidfile before it is
+          // watched. Sent from here, not by the new watcher: its start is
+          // one scheduling hop the hold need not wait for. Same sender,
+          // same receiver: the edge places the watch, then allows.
+          self->send(st.cfg.edge, watch_atom::value, std::move(pid_file), w);
+          allow();
           self->link_to(w);
           self->monitor(w);
           st.pending[id] = watcher_state::pending_create{w, ev.tid};

@@ -7,6 +7,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "messages/errors.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -53,11 +54,10 @@ void exited(termination_ptr self, process_key key) {
   st.watched.erase(i);
   st.procs->remove(key);
   self->request(st.cfg.registry, caf::infinite, remove_atom::value, id)
-    .then(
-      [](bool) {},
-      [id](caf::error& err) {
-        log::warn("removal failed", {{"id", id}, {"error", to_string(err)}});
-      });
+    .then([](bool) {},
+          [id](caf::error& err) {
+            log::warn("removal failed", {{"id", id}, {"error", render(err)}});
+          });
 }
 
 /// Watches the container's init: with the poller, and with the edge's exit
@@ -94,7 +94,7 @@ void watch(termination_ptr self, const container_info& info, Done done) {
         ++self->state.poller_only;
         log::warn("the kernel edge did not watch a container's init; the "
                   "poller covers it",
-                  {{"id", id}, {"error", to_string(err)}});
+                  {{"id", id}, {"error", render(err)}});
         done();
       });
 }
@@ -123,7 +123,7 @@ termination_impl_actor::behavior_type termination(termination_ptr self,
       },
       [self](caf::error& err) {
         log::error("termination cannot subscribe to the registry",
-                   {{"error", to_string(err)}});
+                   {{"error", render(err)}});
         self->quit(err);
       });
   return {
