@@ -25,34 +25,24 @@
 // no rows. Options: --starts N (50), --warmups N (1), --detections N (200),
 // --parallelism P (4), --ack-delay-ms D (20), --policy stealing|sharing.
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
 
+#include "bench/agent_harness.hpp"
 #include "bench/harness.hpp"
-#include "messages/errors.hpp"
-#include "runtime/agent/assembly.hpp"
 #include "runtime/kernel/log.hpp"
 #include "tests/integration/support/runc_fixture.hpp"
 
@@ -67,175 +57,6 @@ using test::runc_env;
 
 constexpr double added_target_ns = 1e6;
 constexpr auto event_deadline = 5s;
-
-// -- a subscriber that records ------------------------------------------------
-
-/// What the subscriber saw of one container's `added` (and `removed`).
-struct sighting {
-  runc_clock::time_point added_at{};
-  /// /proc/PID/comm read on `added`, before the ack ("" if not probed).
-  std::string comm;
-  bool held = false;
-  uint32_t pid = 0;
-  bool removed = false;
-};
-
-class sightings {
-public:
-  void added(const container_info& info, std::string comm) {
-    std::lock_guard<std::mutex> guard{mx_};
-    auto& s = by_id_[info.id];
-    s.added_at = runc_clock::now();
-    s.comm = std::move(comm);
-    s.held = info.held;
-    s.pid = info.pid;
-    cv_.notify_all();
-  }
-
-  void removed(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mx_};
-    by_id_[id].removed = true;
-    cv_.notify_all();
-  }
-
-  /// The sighting of `id` once it was added (nullopt at the deadline).
-  std::optional<sighting> wait_added(const std::string& id,
-                                     runc_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock{mx_};
-    std::optional<sighting> out;
-    cv_.wait_until(lock, deadline, [&] {
-      auto i = by_id_.find(id);
-      if (i == by_id_.end() || i->second.pid == 0)
-        return false;
-      out = i->second;
-      return true;
-    });
-    return out;
-  }
-
-  /// How many of `ids` were removed, waiting until all are or `deadline`.
-  size_t wait_removed(const std::vector<std::string>& ids,
-                      runc_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock{mx_};
-    size_t n = 0;
-    cv_.wait_until(lock, deadline, [&] {
-      n = 0;
-      for (auto& id : ids)
-        if (auto i = by_id_.find(id); i != by_id_.end() && i->second.removed)
-          ++n;
-      return n == ids.size();
-    });
-    return n;
-  }
-
-private:
-  std::mutex mx_;
-  std::condition_variable cv_;
-  std::unordered_map<std::string, sighting> by_id_;
-};
-
-using probe_atom = caf::atom_constant<caf::atom("nwb_probe")>;
-
-/// The recorder: a subscriber plus its own timer message.
-using recorder_actor
-  = subscriber_actor::extend<caf::reacts_to<probe_atom, uint64_t>>;
-
-struct recorder_state {
-  /// `added` events waiting for their ack, by seq.
-  std::map<uint64_t,
-           std::pair<container_event, caf::typed_response_promise<ack_atom>>>
-    pending;
-};
-
-/// Records `added` and `removed`. With a `probe_delay` > 0 it acks an
-/// `added` only after that delay, reading /proc/PID/comm just before the
-/// ack: far longer than `runc start` takes to run the entrypoint, so a
-/// start that was not held shows the entrypoint's comm.
-recorder_actor::behavior_type
-recorder(recorder_actor::stateful_pointer<recorder_state> self,
-         std::shared_ptr<sightings> seen, caf::timespan probe_delay) {
-  return {
-    [=](event_atom, const container_event& ev) -> caf::result<ack_atom> {
-      if (ev.kind == event_kind::removed)
-        seen->removed(ev.info->id);
-      if (ev.kind != event_kind::added)
-        return ack_atom::value;
-      if (probe_delay.count() == 0) {
-        seen->added(*ev.info, {});
-        return ack_atom::value;
-      }
-      auto promise = self->make_response_promise<ack_atom>();
-      self->state.pending.emplace(ev.seq, std::make_pair(ev, promise));
-      self->delayed_send(self, probe_delay, probe_atom::value, ev.seq);
-      return promise;
-    },
-    [=](probe_atom, uint64_t seq) {
-      auto i = self->state.pending.find(seq);
-      if (i == self->state.pending.end())
-        return;
-      auto& [ev, promise] = i->second;
-      seen->added(*ev.info,
-                  test::probe_process(static_cast<pid_t>(ev.info->pid)).comm);
-      promise.deliver(ack_atom::value);
-      self->state.pending.erase(i);
-    },
-  };
-}
-
-// -- an agent -----------------------------------------------------------------
-
-/// An actor system with the agent graph on the real kernel and a recorder.
-/// The destructor ends both and waits for every actor (~actor_system).
-class agent {
-public:
-  agent(const std::string& policy, caf::timespan probe_delay)
-      : sys_(init(cfg_, policy)) {
-    graph_options opts;
-    opts.real_kernel = true;
-    auto g = spawn_graph(sys_, opts);
-    if (!g)
-      fail("the agent graph did not start: " + render(g.error()));
-    g_ = *g;
-    sub_ = caf::actor_cast<subscriber_actor>(
-      sys_.spawn(recorder, seen, probe_delay));
-    caf::scoped_actor self{sys_};
-    self->request(g_.registry, 10s, subscribe_atom::value, selector{}, sub_)
-      .receive([](const std::vector<container_event>&) {},
-               [](caf::error& err) { fail("subscribe: " + render(err)); });
-    g_.play();
-  }
-
-  ~agent() {
-    caf::anon_send_exit(sub_, caf::exit_reason::user_shutdown);
-    g_.shutdown();
-  }
-
-  /// The edge's counters (empty if it does not answer within 5 s).
-  counters edge_counters() {
-    counters result;
-    caf::scoped_actor self{sys_};
-    self->request(g_.edge, 5s, get_atom::value, counters_atom::value)
-      .receive([&](counters& xs) { result = std::move(xs); },
-               [](caf::error&) {});
-    return result;
-  }
-
-  std::shared_ptr<sightings> seen = std::make_shared<sightings>();
-
-private:
-  static caf::actor_system_config& init(caf::actor_system_config& cfg,
-                                        const std::string& policy) {
-    configure(cfg, policy);
-    cfg.set("logger.file-verbosity", caf::atom("quiet"));
-    cfg.set("logger.console-verbosity", caf::atom("quiet"));
-    return cfg;
-  }
-
-  caf::actor_system_config cfg_;
-  caf::actor_system sys_;
-  graph g_;
-  subscriber_actor sub_;
-};
 
 // -- one container ------------------------------------------------------------
 
@@ -255,17 +76,6 @@ struct start_times {
   pid_t pid = 0;
   runc_clock::time_point read_returned{};
 };
-
-/// User + system CPU time of `who` (RUSAGE_SELF or RUSAGE_CHILDREN).
-double cpu_ns(int who) {
-  rusage ru{};
-  ::getrusage(who, &ru);
-  auto ns = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) * 1e9
-           + static_cast<double>(tv.tv_usec) * 1e3;
-  };
-  return ns(ru.ru_utime) + ns(ru.ru_stime);
-}
 
 /// Runs one prepared container through the shim sequence.
 start_times shim_start(runc_container& c) {
@@ -326,15 +136,6 @@ struct step_samples {
   }
 };
 
-/// fmt_time() for a difference that may be negative.
-std::string fmt_signed_time(double ns) {
-  return ns < 0 ? "-" + fmt_time(-ns) : fmt_time(ns);
-}
-
-std::string p99_case(const std::string& what, const samples& xs) {
-  return what + " (p99 " + fmt_time(xs.quantile(0.99)) + ")";
-}
-
 // -- the benchmarks -----------------------------------------------------------
 
 void added_latency(const std::string& policy, size_t n, size_t warmups) {
@@ -357,7 +158,7 @@ void added_latency(const std::string& policy, size_t n, size_t warmups) {
         continue;
       }
       auto t0 = clock_type::now();
-      agent a{policy, caf::timespan{0}};
+      agent a{agent_options{policy}};
       agent_up.add(ns_between(t0, clock_type::now()));
       // The warm-up container is also the agent's readiness check.
       w = measured_start(env, warmups);
@@ -412,7 +213,7 @@ void added_latency(const std::string& policy, size_t n, size_t warmups) {
 void completeness(const std::string& policy, size_t count, size_t parallelism,
                   caf::timespan probe_delay, const std::string& what) {
   runc_env env;
-  agent a{policy, probe_delay};
+  agent a{agent_options{policy, probe_delay}};
   {
     // Readiness: one container detected, outside the count.
     runc_container warm{env, {{"/bin/true"}}, env.unique_id("nwb-warm")};
@@ -467,17 +268,8 @@ void completeness(const std::string& policy, size_t count, size_t parallelism,
   }
   auto removed = a.seen->wait_removed(ids, runc_clock::now() + 5s);
   auto edge_after = a.edge_counters();
-  std::string per_start;
-  for (auto& [name, value] : edge_after) {
-    auto before = edge_before.count(name) != 0 ? edge_before[name] : 0;
-    if (value == before || name.rfind("edge_", 0) != 0)
-      continue;
-    per_start += " " + name.substr(5) + " "
-                 + printf_string("%.2f", static_cast<double>(value - before)
-                                           / static_cast<double>(count));
-  }
   note("detection, " + what + ": edge counters per start:"
-       + (per_start.empty() ? std::string{" none"} : per_start));
+       + edge_counters_per(edge_before, edge_after, count));
   auto pct = 100.0 * static_cast<double>(before_entrypoint)
              / static_cast<double>(count);
   row("detection", what + ": added before the entrypoint",
@@ -508,9 +300,7 @@ int main(int argc, char** argv) {
   if (nw::test::busybox_static_path().empty())
     return skip("no static busybox (apt-get install busybox-static)");
   auto positive = [&](const char* name, size_t fallback) {
-    auto n
-      = std::strtoul(option_arg(argc, argv, name, "").c_str(), nullptr, 10);
-    return n > 0 ? static_cast<size_t>(n) : fallback;
+    return positive_arg(argc, argv, name, fallback);
   };
   auto starts = positive("--starts", 50);
   auto detections = positive("--detections", 200);

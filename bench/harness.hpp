@@ -192,6 +192,16 @@ inline std::string fmt_rate(double per_s) {
   return printf_string("%.1f k msg/s", per_s / 1e3);
 }
 
+/// fmt_time() for a difference that may be negative.
+inline std::string fmt_signed_time(double ns) {
+  return ns < 0 ? "-" + fmt_time(-ns) : fmt_time(ns);
+}
+
+/// `WHAT (p99 T)`: a case name carrying the samples' 99th percentile.
+inline std::string p99_case(const std::string& what, const samples& xs) {
+  return what + " (p99 " + fmt_time(xs.quantile(0.99)) + ")";
+}
+
 inline std::string fmt_ratio(double x) {
   return printf_string("%.2fx", x);
 }

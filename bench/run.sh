@@ -8,7 +8,11 @@
 # scheduler policy; the default, `sharing`, is what the agent runs);
 # container_start_bench reads `--starts N`, `--warmups N`, `--detections N`,
 # `--parallelism P` and `--ack-delay-ms D` instead of `--rounds`, and needs
-# root, runc and busybox-static (without them it prints a note, no rows).
+# root, runc and busybox-static (without them it prints a note, no rows);
+# manager_start_bench reads `--starts N`, `--block K`, `--detections N`,
+# `--parallelism P`, `--ack-delay-ms D` and `--managers containerd,podman`,
+# and needs those too, plus containerd or podman (a note per manager it
+# cannot run).
 #
 # The benchmarks are not part of `all` or of the tests: this builds the
 # `bench` target, which calls back here with `--run --config=CONFIG

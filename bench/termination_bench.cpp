@@ -23,25 +23,16 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <caf/actor_system.hpp>
-#include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/typed_event_based_actor.hpp>
-
 #include "actors/termination/proc_watch_set.hpp"
+#include "bench/agent_harness.hpp"
 #include "bench/harness.hpp"
-#include "messages/errors.hpp"
-#include "runtime/agent/assembly.hpp"
 #include "runtime/kernel/host_view.hpp"
 #include "runtime/kernel/log.hpp"
 #include "runtime/kernel/proc_stat.hpp"
@@ -58,89 +49,14 @@ using test::runc_env;
 
 // -- removal latency ----------------------------------------------------------
 
-/// When each container's `added` and `removed` arrived.
-class sightings {
-public:
-  void saw(event_kind kind, const std::string& id) {
-    std::lock_guard<std::mutex> guard{mx_};
-    (kind == event_kind::added ? added_ : removed_)[id] = clock_type::now();
-    cv_.notify_all();
-  }
-
-  /// When `id` was seen as `kind`; waits until `deadline`.
-  std::optional<clock_type::time_point> wait(event_kind kind,
-                                             const std::string& id,
-                                             clock_type::time_point deadline) {
-    std::unique_lock<std::mutex> lock{mx_};
-    auto& seen = kind == event_kind::added ? added_ : removed_;
-    if (!cv_.wait_until(lock, deadline, [&] { return seen.count(id) != 0; }))
-      return std::nullopt;
-    return seen[id];
-  }
-
-private:
-  std::mutex mx_;
-  std::condition_variable cv_;
-  std::map<std::string, clock_type::time_point> added_;
-  std::map<std::string, clock_type::time_point> removed_;
-};
-
-subscriber_actor::behavior_type recorder(std::shared_ptr<sightings> seen) {
-  return {
-    [seen](event_atom, const container_event& ev) {
-      seen->saw(ev.kind, ev.info->id);
-      return ack_atom::value;
-    },
-  };
-}
-
-/// The agent graph on the real kernel with a recorder subscribed.
-class agent {
-public:
-  agent(const std::string& policy, bool pidfd) : sys_(init(cfg_, policy)) {
-    graph_options opts;
-    opts.real_kernel = true;
-    opts.edge.use_pidfd = pidfd;
-    opts.poll_interval = 1000ms;
-    auto g = spawn_graph(sys_, opts);
-    if (!g)
-      fail("the agent graph did not start: " + render(g.error()));
-    g_ = *g;
-    sub_ = caf::actor_cast<subscriber_actor>(sys_.spawn(recorder, seen));
-    caf::scoped_actor self{sys_};
-    self->request(g_.registry, 10s, subscribe_atom::value, selector{}, sub_)
-      .receive([](const std::vector<container_event>&) {},
-               [](caf::error& err) { fail("subscribe: " + render(err)); });
-    g_.play();
-  }
-
-  ~agent() {
-    caf::anon_send_exit(sub_, caf::exit_reason::user_shutdown);
-    g_.shutdown();
-  }
-
-  std::shared_ptr<sightings> seen = std::make_shared<sightings>();
-
-private:
-  static caf::actor_system_config& init(caf::actor_system_config& cfg,
-                                        const std::string& policy) {
-    configure(cfg, policy);
-    cfg.set("logger.file-verbosity", caf::atom("quiet"));
-    cfg.set("logger.console-verbosity", caf::atom("quiet"));
-    return cfg;
-  }
-
-  caf::actor_system_config cfg_;
-  caf::actor_system sys_;
-  graph g_;
-  subscriber_actor sub_;
-};
-
 /// Kill-to-`removed` latency of `n` containers, in batches of `batch`.
 samples removal_latency(const std::string& policy, bool pidfd, size_t n,
                         size_t batch) {
   runc_env env;
-  agent a{policy, pidfd};
+  agent_options opts{policy};
+  opts.use_pidfd = pidfd;
+  opts.poll_interval = 1000ms;
+  agent a{opts};
   samples latency;
   std::mt19937_64 rng{42};
   std::uniform_int_distribution<int> spacing_ms{0, 50};
@@ -156,7 +72,7 @@ samples removal_latency(const std::string& policy, bool pidfd, size_t n,
       c.create();
       pids.push_back(c.read_pid());
       c.start();
-      if (!a.seen->wait(event_kind::added, c.id(), clock_type::now() + 10s))
+      if (!a.seen->wait_added(c.id(), clock_type::now() + 10s))
         fail("container " + c.id() + " was not added");
     }
     // A random phase against the poller's period, then the kills.
@@ -170,8 +86,7 @@ samples removal_latency(const std::string& policy, bool pidfd, size_t n,
       cs[i]->wait_exit();
     }
     for (size_t i = 0; i < cs.size(); ++i) {
-      auto removed = a.seen->wait(event_kind::removed, cs[i]->id(),
-                                  clock_type::now() + 10s);
+      auto removed = a.seen->wait_removed(cs[i]->id(), clock_type::now() + 10s);
       if (!removed)
         fail("container " + cs[i]->id() + " was not removed");
       latency.add(ns_between(killed[i], *removed));
@@ -317,9 +232,7 @@ void poll_tick(size_t processes, size_t watched_n, size_t rounds) {
 int main(int argc, char** argv) {
   using namespace nw::bench;
   auto positive = [&](const char* name, size_t fallback) {
-    auto n
-      = std::strtoul(option_arg(argc, argv, name, "").c_str(), nullptr, 10);
-    return n > 0 ? static_cast<size_t>(n) : fallback;
+    return positive_arg(argc, argv, name, fallback);
   };
   auto containers = positive("--containers", 200);
   auto batch = positive("--batch", 20);
