@@ -31,7 +31,7 @@
 // Needs root, runc, busybox-static, and per manager its tools (containerd,
 // ctr, containerd-shim-runc-v2, tar, sha256sum; podman, conmon, tar); a
 // manager that is missing or cannot run a container is skipped with a note
-// and no rows. Options: --starts N (100 per arm and manager), --block K (5),
+// and no rows. Options: --starts N (60 per arm and manager), --block K (5),
 // --detections N (100), --parallelism P (4; 1: no parallel pass),
 // --ack-delay-ms D (20), --managers containerd,podman, --policy
 // stealing|sharing.
@@ -392,7 +392,7 @@ int main(int argc, char** argv) {
     return skip("no static busybox (apt-get install busybox-static)");
   settings s;
   s.policy = policy_arg(argc, argv);
-  s.starts = positive_arg(argc, argv, "--starts", 100);
+  s.starts = positive_arg(argc, argv, "--starts", 60);
   s.block = positive_arg(argc, argv, "--block", 5);
   s.detections = positive_arg(argc, argv, "--detections", 100);
   s.parallelism = positive_arg(argc, argv, "--parallelism", 4);
