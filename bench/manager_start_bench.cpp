@@ -162,6 +162,8 @@ void added_latency(manager& m, const std::string& policy, size_t starts,
   size_t warm_undetected = 0;
   // Containers of other processes on the host the "with" agents saw.
   size_t others = 0;
+  // The edges' counters over the measured starts of every "with" block.
+  counters edge_sum;
   size_t measured = 0;
   for (size_t round = 0; measured < starts; ++round) {
     auto k = std::min(block, starts - measured);
@@ -180,11 +182,19 @@ void added_latency(manager& m, const std::string& policy, size_t starts,
           && !added_held(a->seen->wait_added_named(warm, clock_type::now()
                                                            + event_deadline)))
         ++warm_undetected;
+      counters edge_before;
+      if (a)
+        edge_before = a->edge_counters();
       std::vector<std::string> names;
       for (size_t i = 0; i < k; ++i) {
         names.push_back(m.unique_name());
         (agent_half ? w : wo).push_back(timed_run(m, names.back()));
       }
+      if (a)
+        for (auto& [name, value] : a->edge_counters()) {
+          auto i = edge_before.find(name);
+          edge_sum[name] += value - (i != edge_before.end() ? i->second : 0);
+        }
       if (a)
         others
           += a->seen->added_count() - std::min(a->seen->added_count(), k + 1);
@@ -216,6 +226,8 @@ void added_latency(manager& m, const std::string& policy, size_t starts,
          + std::to_string(others)
          + " container(s) of other processes on the host (their CPU is in "
            "the agent's)");
+  note(b + ", " + n + ": edge counters per measured start with the agent:"
+       + edge_counters_per(counters{}, edge_sum, starts));
   time_row(b, p99_case(n + ": " + m.how + " /bin/true, no agent", without),
            without);
   time_row(b, p99_case(n + ": " + m.how + " /bin/true, agent", with), with);
