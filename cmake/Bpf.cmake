@@ -60,7 +60,8 @@ add_custom_command(
 add_custom_target(nw_bpf_vmlinux DEPENDS ${NW_VMLINUX_H})
 
 # nw_bpf_skeleton(NAME)
-# Builds bpf/NAME.bpf.c (relative to the calling CMakeLists.txt) into
+# Builds NAME.bpf.c (relative to the calling CMakeLists.txt: bpf/, or an
+# example under docs/examples/) into
 # ${CMAKE_BINARY_DIR}/bpf/NAME.skel.h and defines the INTERFACE target
 # nw_bpf_NAME: link it to get the skeleton, the shared headers of bpf/ and
 # libbpf. The skeleton's struct is NAME_bpf (bpftool names it after the object).
@@ -81,7 +82,8 @@ function(nw_bpf_skeleton name)
     COMMAND ${NW_BPF_CLANG} -g -O2 -target bpf
             -D__TARGET_ARCH_${NW_BPF_TARGET_ARCH}
             -Wall -Wextra -Werror
-            -I${out} -I${CMAKE_CURRENT_SOURCE_DIR} -I${LIBBPF_INCLUDEDIR}
+            -I${out} -I${CMAKE_CURRENT_SOURCE_DIR} -I${PROJECT_SOURCE_DIR}/bpf
+            -I${LIBBPF_INCLUDEDIR}
             -MD -MF ${raw_obj}.d
             -c ${src} -o ${raw_obj}
     DEPENDS ${src} ${NW_VMLINUX_H} nw_bpf_vmlinux

@@ -90,6 +90,7 @@ int run_agent(const agent_options& opts) {
   gopts.edge.runtime_paths = opts.runtime_paths;
   gopts.edge.use_pidfd = opts.use_pidfd;
   gopts.state_roots = opts.state_roots;
+  gopts.pin_path = opts.pin_path;
   gopts.record = record;
   gopts.poll_interval = opts.poll_interval;
   gopts.hold_deadline = opts.hold_deadline;

@@ -10,7 +10,9 @@
 #include "actors/registry/registry.hpp"
 #include "actors/runtime_watcher/runtime_watcher.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/kernel/containers_map.hpp"
 #include "runtime/kernel/linux_edge.hpp"
+#include "runtime/kernel/log.hpp"
 #include "runtime/kernel/recording_edge.hpp"
 
 namespace nw {
@@ -77,6 +79,25 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     g.edge = std::move(rec.edge);
     host = std::move(rec.host);
   }
+  if (opts.real_kernel && !opts.script && !opts.pin_path.empty()) {
+    // Subscribed before the edge plays, like termination: every container
+    // the graph registers is in the map before its start is released.
+    std::string error;
+    auto map = kernel::containers_map::create(opts.pin_path, error);
+    if (map) {
+      log::info(map->replaced_stale()
+                  ? "containers map pinned (a stale pin was replaced)"
+                  : "containers map pinned",
+                {{"pin", map->pin_path()},
+                 {"max_entries", std::to_string(map->max_entries())}});
+      g.containers_map = spawn_containers_map(
+        sys, containers_map_config{g.registry, std::move(map)});
+    } else {
+      log::error("running without the containers map: it cannot be created "
+                 "or pinned",
+                 {{"pin_path", opts.pin_path}, {"error", error}});
+    }
+  }
   g.termination
     = spawn_termination(sys, termination_config{g.registry, g.edge, host,
                                                 proc_root, poll_interval});
@@ -126,6 +147,7 @@ void graph::shutdown() const {
   bye(scan);
   bye(watcher);
   bye(termination);
+  bye(containers_map);
   bye(edge);
   bye(recorded_edge);
   bye(node);

@@ -11,6 +11,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/containers_map/containers_map.hpp"
 #include "actors/initial_scan/initial_scan.hpp"
 #include "actors/termination/termination.hpp"
 #include "messages/interfaces.hpp"
@@ -55,6 +56,10 @@ struct graph_options {
   /// (runtime/kernel/recording_edge.hpp). Works on either edge (a script
   /// re-recorded is how tests check it without root). Null: no recording.
   std::shared_ptr<record_writer> record;
+  /// `agent --pin-path DIR`: create the containers map and pin it at
+  /// DIR/containers (the real kernel only). Empty: no map. A map that
+  /// cannot be created or pinned is logged and left out; the graph runs.
+  std::string pin_path;
 };
 
 /// The spawned graph.
@@ -69,6 +74,9 @@ struct graph {
   runtime_watcher_actor watcher;
   termination_actor termination;
   subscriber_actor printer;
+  /// The containers map (null without a pin path, or if the map could not
+  /// be created or pinned).
+  containers_map_actor containers_map;
   /// The start-up scan (null without state roots); it quits when done.
   initial_scan_actor scan;
 

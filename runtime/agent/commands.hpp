@@ -39,6 +39,9 @@ struct agent_options {
   bool use_pidfd = true;
   std::string host_root;
   std::vector<std::string> runtime_paths;
+  /// `--pin-path DIR`: where the containers map is pinned (DIR/containers);
+  /// empty: no map.
+  std::string pin_path = "/sys/fs/bpf/nodewatch";
   /// The runtimes' state roots scanned at start (empty: no scan).
   std::vector<std::string> state_roots;
   /// `--record FILE`: write what the kernel answered as a scenario.

@@ -62,6 +62,14 @@ int main(int argc, char** argv) {
   agent->add_option("--host-root", host_root,
                     "the host's / as the agent sees it (an agent in a "
                     "container with the host's / mounted there)");
+  std::string pin_path = "/sys/fs/bpf/nodewatch";
+  agent
+    ->add_option("--pin-path", pin_path,
+                 "pin the containers map (mount namespace -> container, "
+                 "for other eBPF tools) at DIR/containers; DIR is made "
+                 "root-only (0700) on a bpffs; '' pins nothing")
+    ->type_name("DIR")
+    ->capture_default_str();
   auto state_roots = nw::default_state_roots();
   agent
     ->add_option("--state-root", state_roots,
@@ -198,6 +206,12 @@ int main(int argc, char** argv) {
     opts.use_pidfd = !no_pidfd;
     opts.host_root = host_root;
     opts.runtime_paths = runtime_paths;
+    if (!pin_path.empty() && pin_path.front() != '/') {
+      nw::log::error("--pin-path must be an absolute path",
+                     {{"pin-path", pin_path}});
+      return 2;
+    }
+    opts.pin_path = pin_path;
     for (auto& root : state_roots) {
       if (root.empty())
         continue;

@@ -46,6 +46,9 @@ expect_exit 0 "agent --help" "$nw" agent --help
 printf '[agent]\nhold-deadline = "soon"\n' >"$tmp/bad.conf"
 expect_exit 2 "bad config value" "$nw" agent --config "$tmp/bad.conf"
 expect_exit 2 "non-loopback --listen" "$nw" agent --listen 10.1.2.3:7415
+expect_exit 2 "relative --pin-path" "$nw" agent --pin-path rel/dir --listen 127.0.0.1:0
+printf '[agent]\npin-path = "rel/dir"\n' >"$tmp/pin.conf"
+expect_exit 2 "relative pin-path in the config file" "$nw" agent --config "$tmp/pin.conf" --listen 127.0.0.1:0
 # --record: the file is created before anything else (no root needed to
 # see it refused).
 rc=0; "$nw" agent --record "$tmp/no/such/dir/rec.jsonl" --listen 127.0.0.1:0 \
