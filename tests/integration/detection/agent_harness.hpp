@@ -1,7 +1,8 @@
 // The agent graph on the real kernel, in process, with a recording
 // subscriber: what the manager detection tests (containerd, podman, crun)
-// share. It is runc_detection_test.cpp's harness, for containers started
-// by a manager rather than driven step by step.
+// share, for containers started by a manager rather than driven step by
+// step. runc_detection_test.cpp uses the same subscriber and event log with
+// a fixture of its own (a fake runtime besides the real one).
 //
 // The proof of "added before the entrypoint": the subscriber, on `added`,
 // reads /proc/PID/comm of the container's init on arrival and again

@@ -49,6 +49,7 @@
 
 #include "messages/errors.hpp"
 #include "runtime/agent/assembly.hpp"
+#include "tests/integration/detection/agent_harness.hpp"
 #include "tests/integration/support/runc_fixture.hpp"
 #include "tests/support/text.hpp"
 
@@ -67,177 +68,18 @@ constexpr auto poll_interval = 100ms;
 /// How long an event may take to show up once it is due.
 constexpr auto event_deadline = 5s;
 
-double ms(std::chrono::nanoseconds d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// -- what the in-process subscriber saw ---------------------------------------
-
-/// One event, with what /proc said when it arrived and when it was acked.
-struct observed {
-  nw::container_event ev;
-  /// When the subscriber received it.
-  runc_clock::time_point at;
-  /// `added`: /proc/PID of the container's init on arrival ...
-  nw::test::proc_probe proc;
-  /// ... and again `ack_delay` later, just before the ack.
-  nw::test::proc_probe proc_at_ack;
-  /// `removed`: whether the init still ran when it arrived.
-  bool init_alive = false;
-};
-
-/// Whether the process `info` names still runs: its pid is there, with the
-/// same start time, and not a zombie. (The removal may come before the
-/// driver reaps the init: a pidfd is readable from the exit on.)
-bool init_alive(const nw::container_info& info) {
-  std::ifstream in{"/proc/" + std::to_string(info.pid) + "/stat"};
-  std::string stat;
-  if (!std::getline(in, stat))
-    return false;
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size())
-    return false;
-  std::istringstream fields{stat.substr(close + 2)};
-  std::string field;
-  std::vector<std::string> rest; // from field 3 (state) on
-  while (fields >> field)
-    rest.push_back(field);
-  if (rest.size() < 20)
-    return false;
-  char state = rest[0].empty() ? '?' : rest[0][0];
-  return state != 'Z' && state != 'X'
-         && std::strtoull(rest[19].c_str(), nullptr, 10) == info.start_time;
-}
-
-/// Every event the subscriber saw; the test waits on it with deadlines.
-class event_log {
-public:
-  void push(observed o) {
-    {
-      std::lock_guard<std::mutex> guard{mx_};
-      events_.push_back(std::move(o));
-    }
-    cv_.notify_all();
-  }
-
-  /// The first event of `kind` for `id`, waiting until `deadline`.
-  std::optional<observed> wait(nw::event_kind kind, const std::string& id,
-                               runc_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock{mx_};
-    std::optional<observed> found;
-    cv_.wait_until(lock, deadline, [&] {
-      for (auto& o : events_)
-        if (o.ev.kind == kind && o.ev.info->id == id) {
-          found = o;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-
-  /// The first event of any kind for `id`, waiting until `deadline`.
-  std::optional<observed> wait_any(const std::string& id,
-                                   runc_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock{mx_};
-    std::optional<observed> found;
-    cv_.wait_until(lock, deadline, [&] {
-      for (auto& o : events_)
-        if (o.ev.info->id == id) {
-          found = o;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-
-  /// Every event for `id` so far.
-  std::vector<observed> of(const std::string& id) {
-    std::lock_guard<std::mutex> guard{mx_};
-    std::vector<observed> result;
-    for (auto& o : events_)
-      if (o.ev.info->id == id)
-        result.push_back(o);
-    return result;
-  }
-
-  /// Every event so far.
-  std::vector<observed> all() {
-    std::lock_guard<std::mutex> guard{mx_};
-    return events_;
-  }
-
-private:
-  std::mutex mx_;
-  std::condition_variable cv_;
-  std::vector<observed> events_;
-};
-
-/// How long the subscriber waits before it acks an `added`. Far longer
-/// than `runc start` takes to let the entrypoint run (~4 ms here): were the
-/// start not held until the ack, the second comm read would see the
-/// entrypoint, and the pidfile read would return before the ack.
-constexpr auto ack_delay = 50ms;
-
-using probe_atom = caf::atom_constant<caf::atom("t_probe")>;
-
-/// The subscriber: nw::subscriber_actor plus its own timer message.
-using recorder_actor
-  = nw::subscriber_actor::extend<caf::reacts_to<probe_atom, uint64_t>>;
-
-struct recorder_state {
-  /// `added` events waiting for their ack, by seq.
-  std::map<uint64_t,
-           std::pair<observed, caf::typed_response_promise<nw::ack_atom>>>
-    pending;
-};
-
-recorder_actor::behavior_type
-recorder(recorder_actor::stateful_pointer<recorder_state> self,
-         std::shared_ptr<event_log> log) {
-  return {
-    [self, log](nw::event_atom,
-                const nw::container_event& ev) -> caf::result<nw::ack_atom> {
-      observed o;
-      o.ev = ev;
-      o.at = runc_clock::now();
-      if (ev.kind == nw::event_kind::removed)
-        o.init_alive = init_alive(*ev.info);
-      if (ev.kind != nw::event_kind::added || ev.info->pid == 0) {
-        log->push(std::move(o));
-        return nw::ack_atom::value;
-      }
-      // Before the ack: the container's start is still held.
-      o.proc = nw::test::probe_process(static_cast<pid_t>(ev.info->pid));
-      auto promise = self->make_response_promise<nw::ack_atom>();
-      self->state.pending.emplace(ev.seq,
-                                  std::make_pair(std::move(o), promise));
-      self->delayed_send(self, ack_delay, probe_atom::value, ev.seq);
-      return promise;
-    },
-    [self, log](probe_atom, uint64_t seq) {
-      auto i = self->state.pending.find(seq);
-      if (i == self->state.pending.end())
-        return;
-      auto& [o, promise] = i->second;
-      o.proc_at_ack
-        = nw::test::probe_process(static_cast<pid_t>(o.ev.info->pid));
-      log->push(o);
-      promise.deliver(nw::ack_atom::value);
-      self->state.pending.erase(i);
-    },
-  };
-}
+using nw::test::ms;
 
 // -- the agent, once for the whole module -------------------------------------
 
-caf::actor_system_config& agent_config(caf::actor_system_config& cfg) {
-  cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  nw::add_nodewatch_types(cfg);
-  return cfg;
-}
+// The subscriber and what it saw are the manager tests' (agent_harness.hpp):
+// on `added` it reads /proc/PID of the init on arrival and again `ack_delay`
+// later, just before it acks; on `removed` it reads it once.
+using nw::test::ack_delay;
+using nw::test::event_log;
+using nw::test::observed;
+using nw::test::harness_detail::agent_config;
+using nw::test::harness_detail::recorder;
 
 /// The agent graph (real kernel) with the recorder subscribed, a runc
 /// environment for real containers and one for the fake runtime.
@@ -411,7 +253,8 @@ void check_detected(const drive_result& r, const std::string& want_output) {
     auto removed = log.wait(nw::event_kind::removed, r.id,
                             runc_clock::now() + event_deadline);
     BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
-    BOOST_TEST(!removed->init_alive, "`removed` came while the init ran");
+    BOOST_TEST(removed->init_gone(info.start_time),
+               "`removed` came while the init ran");
     BOOST_TEST_MESSAGE(r.id << ": pidfile read held " << ms(r.read.duration())
                             << " ms; removed " << ms(removed->at - r.exited)
                             << " ms after the driver reaped the init");
@@ -446,7 +289,9 @@ fake_create(const std::string& pidfile, const std::string& id = {},
   if (!id.empty() && id != r.id)
     throw std::logic_error{"id changed"};
   // The first event tells: `detection_failed`, or (wrongly) `added`.
-  auto first = a.log.wait_any(r.id, runc_clock::now() + event_deadline);
+  auto first
+    = a.log.wait_for([&](const observed& o) { return o.ev.info->id == r.id; },
+                     runc_clock::now() + event_deadline);
   if (first && first->ev.kind == nw::event_kind::detection_failed)
     r.failed = first;
   return r;
@@ -609,7 +454,8 @@ void check_removed_by_pidfd(const std::vector<std::string>& args, int sig,
   auto removed = a.log.wait(nw::event_kind::removed, c.id(),
                             runc_clock::now() + event_deadline);
   BOOST_TEST_REQUIRE(removed.has_value(), "no `removed` event");
-  BOOST_TEST(!removed->init_alive, "`removed` came while the init ran");
+  BOOST_TEST(removed->init_gone(added->ev.info->start_time),
+             "`removed` came while the init ran");
   BOOST_TEST(edge_counters()["edge_pidfd_exits"] > before,
              "the removal did not come from a pidfd");
   BOOST_TEST_MESSAGE(c.id()
