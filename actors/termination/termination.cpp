@@ -84,7 +84,7 @@ void watch(termination_ptr self, const container_info& info, Done done) {
     ->request(st.cfg.edge, st.cfg.watch_timeout, watch_atom::value, info.pid,
               info.start_time, caf::actor_cast<exit_watcher_actor>(self))
     .then(
-      [self, done, id = info.id](bool by_edge) mutable {
+      [self, done](bool by_edge) mutable {
         if (!by_edge)
           ++self->state.poller_only;
         done();
