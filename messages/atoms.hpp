@@ -18,5 +18,6 @@ using unsubscribe_atom = caf::atom_constant<caf::atom("nw_unsub")>;
 using event_atom = caf::atom_constant<caf::atom("nw_event")>;
 using ack_atom = caf::atom_constant<caf::atom("nw_ack")>;
 using counters_atom = caf::atom_constant<caf::atom("nw_counter")>;
+using net_atom = caf::atom_constant<caf::atom("nw_net")>;
 
 } // namespace nw

@@ -13,6 +13,7 @@
 #include "messages/atoms.hpp"
 #include "messages/container_event.hpp"
 #include "messages/container_info.hpp"
+#include "messages/net_stats.hpp"
 #include "messages/selector.hpp"
 
 namespace nw {
@@ -54,6 +55,14 @@ using registry_actor = caf::typed_actor<
   caf::reacts_to<unsubscribe_atom, subscriber_actor>,
   caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
+/// The TC attacher: a subscriber that hooks each container's interfaces and
+/// counts its traffic.
+using tc_attacher_actor = subscriber_actor::extend<
+  // The counters of every container it tracks, in id order; containers it
+  // does not count carry a `note` saying why.
+  caf::replies_to<net_atom>::with<std::vector<net_stats>>,
+  caf::replies_to<get_atom, counters_atom>::with<counters>>;
+
 /// A controller-side receiver of events streamed by a node facade.
 using event_sink_actor
   = caf::typed_actor<caf::reacts_to<event_atom, container_event>>;
@@ -70,6 +79,11 @@ using node_actor = caf::typed_actor<
                   event_sink_actor>::with<uint64_t>,
   // Resolves a container as the registry does.
   caf::replies_to<get_atom, std::string>::with<container_info>,
-  caf::replies_to<get_atom, counters_atom>::with<counters>>;
+  caf::replies_to<get_atom, counters_atom>::with<counters>,
+  // Network counters of the live containers matching the selector
+  // (sandboxes only if the bool is true), in id order; an error when the
+  // agent runs without TC (`--no-tc`).
+  caf::replies_to<net_atom, selector,
+                  bool>::with<std::vector<net_stats>>>;
 
 } // namespace nw

@@ -31,5 +31,8 @@ CAF_ADD_TYPE_ID(nodewatch, (nw::runtime_watcher_actor))
 CAF_ADD_TYPE_ID(nodewatch, (nw::pidfile_watcher_actor))
 CAF_ADD_TYPE_ID(nodewatch, (nw::exit_watcher_actor))
 CAF_ADD_TYPE_ID(nodewatch, (nw::kernel_edge_actor))
+CAF_ADD_TYPE_ID(nodewatch, (nw::net_stats))
+CAF_ADD_TYPE_ID(nodewatch, (std::vector<nw::net_stats>))
+CAF_ADD_TYPE_ID(nodewatch, (nw::tc_attacher_actor))
 
 CAF_END_TYPE_ID_BLOCK(nodewatch)

@@ -118,6 +118,51 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       return self->delegate(self->state.cfg.registry, get_atom::value,
                             counters_atom::value);
     },
+    [self](net_atom, selector& sel,
+           bool all) -> caf::result<std::vector<net_stats>> {
+      auto& cfg = self->state.cfg;
+      if (!cfg.tc)
+        return make_error(errc::bad_input,
+                          "this agent runs without TC (--no-tc): no network "
+                          "counters");
+      auto promise = self->make_response_promise<std::vector<net_stats>>();
+      // The registry says which containers match; the attacher has the
+      // counters of those it tracks.
+      self->request(cfg.registry, cfg.request_timeout, list_atom::value, sel)
+        .then(
+          [=](std::vector<container_event>& xs) mutable {
+            auto& cfg = self->state.cfg;
+            self->request(cfg.tc, cfg.request_timeout, net_atom::value)
+              .then(
+                [=](std::vector<net_stats>& stats) mutable {
+                  std::vector<net_stats> out;
+                  auto it = stats.begin();
+                  for (auto& ev : xs) { // both in id order
+                    auto& c = *ev.info;
+                    if (c.sandbox && !all)
+                      continue;
+                    while (it != stats.end() && it->id < c.id)
+                      ++it;
+                    if (it != stats.end() && it->id == c.id) {
+                      out.push_back(*it);
+                    } else {
+                      net_stats row;
+                      row.id = c.id;
+                      row.name = c.name;
+                      row.netns = c.netns;
+                      row.note = "not tracked by the TC attacher";
+                      out.push_back(std::move(row));
+                    }
+                  }
+                  promise.deliver(std::move(out));
+                },
+                [=](caf::error& err) mutable {
+                  promise.deliver(std::move(err));
+                });
+          },
+          [=](caf::error& err) mutable { promise.deliver(std::move(err)); });
+      return promise;
+    },
   };
 }
 

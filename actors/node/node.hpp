@@ -14,6 +14,8 @@ namespace nw {
 /// Settings of a node facade.
 struct node_config {
   registry_actor registry;
+  /// The TC attacher behind `net`; null when the agent runs without TC.
+  tc_attacher_actor tc;
   /// How long the facade waits on the registry for a client's request.
   std::chrono::milliseconds request_timeout{5000};
 };

@@ -60,6 +60,16 @@ struct graph_options {
   /// DIR/containers (the real kernel only). Empty: no map. A map that
   /// cannot be created or pinned is logged and left out; the graph runs.
   std::string pin_path;
+  /// `agent --tc` (on by default there; off here, so that graphs in tests
+  /// attach nothing unless they say so): spawn the TC attacher, which hooks
+  /// every container's host-side veths (the real kernel only). A TC
+  /// attacher that cannot start is logged and left out; the graph runs.
+  bool tc = false;
+  /// `--tc-iface NAME` (repeatable): host interfaces hooked too.
+  std::vector<std::string> tc_ifaces;
+  /// `--tc-program FILE.o:SECTION`: the program in the dispatcher's slot
+  /// instead of the per-container counters. Empty: the counters.
+  std::string tc_program;
 };
 
 /// The spawned graph.
@@ -77,6 +87,8 @@ struct graph {
   /// The containers map (null without a pin path, or if the map could not
   /// be created or pinned).
   containers_map_actor containers_map;
+  /// The TC attacher (null without `tc`, or if it could not start).
+  tc_attacher_actor tc;
   /// The start-up scan (null without state roots); it quits when done.
   initial_scan_actor scan;
 

@@ -77,6 +77,7 @@ static_assert(names_every_member<selector_clause>());
 static_assert(names_every_member<runtime_exec>());
 static_assert(names_every_member<pidfile_read>());
 static_assert(names_every_member<process_exited>());
+static_assert(names_every_member<net_stats>());
 // The counter must see a forgotten member.
 struct two_members {
   int a = 0;
@@ -170,6 +171,11 @@ process_exited sample_exit() {
   return {31337, 987654321ull};
 }
 
+net_stats sample_net(std::string id = "c0ffee0123456789") {
+  return {std::move(id), "web",  4026532294ull,  17, 1 << 20, 23,
+          uint64_t{5} << 40,     {"veth1a2b", ""}, "attach failed: ENODEV"};
+}
+
 /// One sample per type of the type-ID block; a type added to the block
 /// without a sample here does not compile.
 template <class T>
@@ -202,6 +208,10 @@ NW_SAMPLE(process_exited, sample_exit())
 NW_SAMPLE(state_appeared,
           (state_appeared{"/run/containerd/runc/k8s.io/c0ffee", "c0ffee"}))
 
+NW_SAMPLE(net_stats, sample_net())
+NW_SAMPLE(std::vector<net_stats>,
+          (std::vector<net_stats>{sample_net("a"), net_stats{}}))
+
 #undef NW_SAMPLE
 
 /// Actor handles: every interface, pointing at one live actor.
@@ -220,7 +230,7 @@ constexpr caf::type_id_t block_size
   = caf::id_block::nodewatch::end - caf::id_block::nodewatch::begin;
 
 // Grows with the block; update this test when it does.
-static_assert(block_size == 21);
+static_assert(block_size == 24);
 
 template <size_t I>
 using block_type = typename caf::type_by_id<first_id + I>::type;

@@ -1,0 +1,2 @@
+// Being written (see netlink.hpp).
+#include "actors/tc_attacher/netlink.hpp"
