@@ -16,6 +16,7 @@
 #include "bpf/execruntime.h"
 #include "execruntime.skel.h"
 #include "runtime/kernel/fanotify_group.hpp"
+#include "runtime/kernel/libbpf_capture.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw::kernel {
@@ -24,56 +25,6 @@ namespace {
 
 constexpr const char* tracefs_path = "/sys/kernel/tracing";
 
-// -- libbpf's messages, captured while we load ------------------------------
-
-std::mutex capture_mtx;
-std::string* capture_target = nullptr;
-
-int capture_print(enum libbpf_print_level level, const char* fmt,
-                  va_list args) {
-  if (level == LIBBPF_DEBUG || capture_target == nullptr)
-    return 0;
-  char line[1024];
-  auto n = std::vsnprintf(line, sizeof(line), fmt, args);
-  if (n <= 0)
-    return 0;
-  auto& out = *capture_target;
-  out.append(line, std::min(static_cast<size_t>(n), sizeof(line) - 1));
-  // The verifier's verdict comes last: keep the tail.
-  constexpr size_t keep = 4096;
-  if (out.size() > keep)
-    out.erase(0, out.size() - keep);
-  return 0;
-}
-
-/// Routes libbpf's print into a string for the scope's lifetime; libbpf's
-/// print hook is process-wide, so the previous one comes back afterwards.
-class libbpf_capture {
-public:
-  explicit libbpf_capture(std::string& out) : guard_(capture_mtx) {
-    capture_target = &out;
-    previous_ = libbpf_set_print(capture_print);
-  }
-  ~libbpf_capture() {
-    libbpf_set_print(previous_);
-    capture_target = nullptr;
-  }
-  libbpf_capture(const libbpf_capture&) = delete;
-  libbpf_capture& operator=(const libbpf_capture&) = delete;
-
-private:
-  std::lock_guard<std::mutex> guard_;
-  libbpf_print_fn_t previous_ = nullptr;
-};
-
-std::string one_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
-    text.pop_back();
-  for (auto& c : text)
-    if (c == '\n')
-      c = ' ';
-  return text;
-}
 
 std::string slot(const char* p, size_t size) {
   return std::string{p, ::strnlen(p, size)};

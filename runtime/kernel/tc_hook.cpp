@@ -190,6 +190,48 @@ bool tc_hook::attach(int ifindex, tc_direction dir, std::string& error) {
   return true;
 }
 
+bool tc_hook::set_iface(int ifindex, uint64_t netns, bool peer,
+                        std::string& error) {
+  auto key = static_cast<uint32_t>(ifindex);
+  nw_tc_iface value{};
+  value.netns = netns;
+  value.flags = peer ? NW_TC_IFACE_PEER : 0;
+  if (::bpf_map_update_elem(bpf_map__fd(skel_->maps.ifaces), &key, &value,
+                            BPF_ANY)
+      != 0) {
+    error = "recording ifindex " + std::to_string(ifindex)
+            + " in the dispatcher's interface map: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+bool tc_hook::forget_iface(int ifindex, std::string& error) {
+  auto key = static_cast<uint32_t>(ifindex);
+  if (::bpf_map_delete_elem(bpf_map__fd(skel_->maps.ifaces), &key) != 0
+      && errno != ENOENT) {
+    error = "forgetting ifindex " + std::to_string(ifindex)
+            + " in the dispatcher's interface map: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+bool tc_hook::set_program(int fd, std::string& error) {
+  uint32_t slot = 0;
+  auto map = bpf_map__fd(skel_->maps.dispatch_slots);
+  auto rc = fd < 0 ? ::bpf_map_delete_elem(map, &slot)
+                   : ::bpf_map_update_elem(map, &slot, &fd, BPF_ANY);
+  if (rc != 0 && !(fd < 0 && errno == ENOENT)) {
+    error = std::string{fd < 0 ? "emptying" : "filling"}
+            + " the dispatcher's slot 0: " + errno_text(errno);
+    if (fd >= 0 && errno == EINVAL)
+      error += " (the program must be SchedCLS, like the dispatcher)";
+    return false;
+  }
+  return true;
+}
+
 bool tc_hook::detach(int ifindex, tc_direction dir, std::string& error) {
   if (!interface_exists(ifindex, error)) {
     // Its filters went with it.

@@ -8,6 +8,8 @@
 //   std::string error;
 //   auto hook = nw::kernel::tc_hook::load(error);      // null + error
 //   hook->remove_stale(ifindex, error);                // a crashed agent's
+//   hook->set_program(counters->prog_fd(), error);     // slot 0 (tc_programs)
+//   hook->set_iface(ifindex, netns, /*peer=*/true, error);
 //   hook->attach(ifindex, nw::kernel::tc_direction::ingress, error);
 //   ...
 //   hook->detach(ifindex, nw::kernel::tc_direction::ingress, error);
@@ -53,6 +55,22 @@ public:
   /// foreign one) is an error. False with the errno text in `error`; an
   /// interface that does not exist (or vanished) says so.
   bool attach(int ifindex, tc_direction dir, std::string& error);
+
+  /// Tells the dispatcher what `ifindex` (in this network namespace) is:
+  /// the network namespace its traffic counts for, and whether it is the
+  /// host end of a veth whose other end is there (`peer`: hooks inverted)
+  /// or an interface of that namespace itself. Until then, and after
+  /// forget_iface(), the dispatcher lets its packets pass untouched. False
+  /// with the reason in `error` (the map is full: E2BIG).
+  bool set_iface(int ifindex, uint64_t netns, bool peer, std::string& error);
+
+  /// Forgets `ifindex` (not known: fine). False only on a map error.
+  bool forget_iface(int ifindex, std::string& error);
+
+  /// Puts the SchedCLS program `prog_fd` in the dispatcher's slot 0, for
+  /// every hooked interface at once; -1 empties the slot. False with the
+  /// reason in `error` (a program of another type: EINVAL).
+  bool set_program(int prog_fd, std::string& error);
 
   /// Removes this dispatcher's filter from `ifindex`'s `dir` hook, exactly
   /// that filter: the clsact and every other filter stay. A filter at our
