@@ -42,7 +42,9 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     fanout = std::chrono::milliseconds{1};
   g.registry = spawn_registry(
     sys, registry_config{fanout, std::chrono::seconds{5}, opts.realtime_ns});
-  g.node = spawn_node(sys, node_config{g.registry});
+  node_config ncfg;
+  ncfg.registry = g.registry;
+  g.node = spawn_node(sys, ncfg);
   if (opts.print)
     g.printer = spawn_printer(sys, g.registry, opts.fmt, opts.out);
   std::shared_ptr<const host_view> host;
