@@ -3,7 +3,9 @@
 // selector), subscribe (snapshot then live events to the sink, in order, the
 // count in the reply, sandbox filtering), a stalled sink never holding an
 // add, the sink's death ending its forwarder, get and counters delegated to
-// the registry, and the facade leaving with the registry.
+// the registry, the facade leaving with the registry, and `net`: an error
+// without a TC attacher; with one (a stand-in with canned counters), the
+// registry's matching containers joined with the attacher's counters by id.
 #define BOOST_TEST_MODULE node
 #include <boost/test/unit_test.hpp>
 
@@ -22,6 +24,16 @@
 #include "messages/selector.hpp"
 #include "tests/support/registry_fixture.hpp"
 
+namespace nw {
+
+inline std::ostream& boost_test_print_type(std::ostream& os,
+                                           const net_stats& x) {
+  test::detail::print_value(os, x);
+  return os;
+}
+
+} // namespace nw
+
 using nw::test::code_of;
 using nw::test::sel;
 
@@ -32,6 +44,7 @@ namespace {
 
 using events = std::vector<container_event>;
 using strings = std::vector<std::string>;
+using stats = std::vector<net_stats>;
 
 constexpr uint64_t wall_start = test::registry_wall_start;
 
@@ -87,6 +100,47 @@ struct sink {
   }
 };
 
+// -- a stand-in TC attacher ---------------------------------------------------
+
+/// What a stand-in TC attacher answers, and how often it was asked.
+struct attacher_record {
+  stats canned;
+  size_t asked = 0;
+};
+
+tc_attacher_actor::behavior_type
+canned_attacher(tc_attacher_actor::pointer,
+                std::shared_ptr<attacher_record> rec) {
+  return {
+    [](event_atom, const container_event&) { return ack_atom::value; },
+    [rec](net_atom) {
+      ++rec->asked;
+      return rec->canned;
+    },
+    [](get_atom, counters_atom) { return counters{}; },
+  };
+}
+
+net_stats counted(std::string id, std::string name, uint64_t base) {
+  net_stats x;
+  x.id = std::move(id);
+  x.name = std::move(name);
+  x.netns = base;
+  x.rx_packets = base + 1;
+  x.rx_bytes = base + 2;
+  x.tx_packets = base + 3;
+  x.tx_bytes = base + 4;
+  x.interfaces = {"veth" + x.id};
+  return x;
+}
+
+strings ids_of(const stats& xs) {
+  strings result;
+  for (auto& x : xs)
+    result.push_back(x.id);
+  return result;
+}
+
 // -- observing an actor's end -------------------------------------------------
 
 struct down_record {
@@ -99,7 +153,10 @@ struct fixture : test::registry_fixture {
 
   fixture() {
     reg = track(spawn_registry(sys, rcfg));
-    node = track(spawn_node(sys, node_config{reg, 5000ms}));
+    node_config ncfg;
+    ncfg.registry = reg;
+    ncfg.request_timeout = 5000ms;
+    node = track(spawn_node(sys, ncfg));
     run();
   }
 
@@ -161,6 +218,32 @@ struct fixture : test::registry_fixture {
 
   test::reply<container_info> get(const std::string& query) {
     return ask<container_info>(node, get_atom::value, query);
+  }
+
+  // -- net
+  // ----------------------------------------------------------------------
+
+  /// A facade in front of the registry and a stand-in TC attacher.
+  node_actor node_with_tc(const tc_attacher_actor& tc) {
+    node_config ncfg;
+    ncfg.registry = reg;
+    ncfg.tc = tc;
+    ncfg.request_timeout = 5000ms;
+    auto h = track(spawn_node(sys, ncfg));
+    run();
+    return h;
+  }
+
+  std::pair<tc_attacher_actor, std::shared_ptr<attacher_record>>
+  spawn_attacher(stats canned) {
+    auto rec = std::make_shared<attacher_record>();
+    rec->canned = std::move(canned);
+    return {track(sys.spawn(canned_attacher, rec)), rec};
+  }
+
+  test::reply<stats> net(const node_actor& h, const std::string& text,
+                         bool all) {
+    return ask<stats>(h, net_atom::value, sel(text), all);
   }
 };
 
@@ -514,6 +597,106 @@ BOOST_AUTO_TEST_CASE(counters_are_the_registry_counters) {
   BOOST_TEST(via_node.at("registry_removed") == 1u);
   BOOST_TEST(via_node.at("registry_detection_failed") == 1u);
   BOOST_TEST(via_node.at("registry_subscriber_deaths") == 1u);
+}
+
+// -- net ----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(net_without_tc_is_an_error) {
+  add(make("a1", "web", "prod"));
+  auto r = net(node, "", false);
+  BOOST_REQUIRE(r.received());
+  BOOST_TEST(!r.ok());
+  BOOST_TEST(code_of(r.err) == errc::bad_input);
+  auto text = render(r.err);
+  BOOST_TEST(text.find("--no-tc") != std::string::npos, text);
+  // The facade still serves everything else.
+  BOOST_TEST(ids_of(list("", false)) == strings({"a1"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(net_joins_the_registry_with_the_attacher_by_id) {
+  auto a1 = make("a1", "web", "prod");
+  auto b2 = make("b2", "db", "prod");
+  auto c3 = make("c3", "dns", "kube-system");
+  auto p0 = make("p0", "pause", "prod", true);
+  for (auto& x : {a1, b2, c3, p0})
+    add(x);
+  // In id order, as the attacher answers: b2 not counted (a note), c3 not
+  // tracked at all, y8 tracked but no longer in the registry.
+  auto hostnet = counted("b2", "db", 0);
+  hostnet.rx_packets = hostnet.rx_bytes = 0;
+  hostnet.tx_packets = hostnet.tx_bytes = 0;
+  hostnet.interfaces.clear();
+  hostnet.note = "host network";
+  auto [tc, rec]
+    = spawn_attacher({counted("a1", "web", 100), hostnet,
+                      counted("p0", "pause", 200), counted("y8", "gone", 300)});
+  auto h = node_with_tc(tc);
+
+  auto xs = net(h, "", false).value();
+  BOOST_TEST(rec->asked == 1u);
+  BOOST_TEST(ids_of(xs) == strings({"a1", "b2", "c3"}),
+             boost::test_tools::per_element());
+  BOOST_REQUIRE_EQUAL(xs.size(), 3u);
+  // Tracked rows are the attacher's, unchanged.
+  BOOST_TEST(xs[0] == counted("a1", "web", 100));
+  BOOST_TEST(xs[1] == hostnet);
+  // A container the attacher does not know: named from the registry, no
+  // counters, a note saying so.
+  BOOST_TEST(xs[2].name == "dns");
+  BOOST_TEST(xs[2].netns == c3.netns);
+  BOOST_TEST(xs[2].rx_packets == 0u);
+  BOOST_TEST(xs[2].tx_bytes == 0u);
+  BOOST_TEST(xs[2].interfaces.empty());
+  BOOST_TEST(xs[2].note == "not tracked by the TC attacher");
+
+  // Sandboxes only with `all`.
+  auto ys = net(h, "", true).value();
+  BOOST_TEST(ids_of(ys) == strings({"a1", "b2", "c3", "p0"}),
+             boost::test_tools::per_element());
+  BOOST_REQUIRE_EQUAL(ys.size(), 4u);
+  BOOST_TEST(ys[3] == counted("p0", "pause", 200));
+}
+
+BOOST_AUTO_TEST_CASE(net_by_selector) {
+  for (auto& x :
+       {make("a1", "web", "prod"), make("b2", "db", "prod"),
+        make("c3", "dns", "kube-system"), make("p0", "pause", "prod", true)})
+    add(x);
+  auto [tc, rec]
+    = spawn_attacher({counted("a1", "web", 100), counted("b2", "db", 110),
+                      counted("c3", "dns", 120), counted("p0", "pause", 130)});
+  auto h = node_with_tc(tc);
+  BOOST_TEST(ids_of(net(h, "namespace=prod", false).value())
+               == strings({"a1", "b2"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(ids_of(net(h, "namespace=prod", true).value())
+               == strings({"a1", "b2", "p0"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(ids_of(net(h, "container=!web", false).value())
+               == strings({"b2", "c3"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(net(h, "namespace=nope", true).value().empty());
+  // Nothing in the registry: nothing listed, whatever the attacher has.
+  BOOST_TEST(remove("a1"));
+  BOOST_TEST(remove("b2"));
+  BOOST_TEST(remove("c3"));
+  BOOST_TEST(remove("p0"));
+  BOOST_TEST(net(h, "", true).value().empty());
+}
+
+BOOST_AUTO_TEST_CASE(net_with_the_attacher_gone_is_an_error) {
+  add(make("a1", "web", "prod"));
+  auto [tc, rec] = spawn_attacher({counted("a1", "web", 100)});
+  auto h = node_with_tc(tc);
+  BOOST_TEST(net(h, "", false).ok());
+  kill(tc);
+  auto r = net(h, "", false);
+  BOOST_REQUIRE_MESSAGE(r.received(), "net is never answered");
+  BOOST_TEST(!r.ok());
+  // The facade itself is still there.
+  BOOST_TEST(ids_of(list("", false)) == strings({"a1"}),
+             boost::test_tools::per_element());
 }
 
 // -- lifetime -----------------------------------------------------------------
