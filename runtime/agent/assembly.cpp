@@ -9,7 +9,10 @@
 #include "actors/node/node.hpp"
 #include "actors/registry/registry.hpp"
 #include "actors/runtime_watcher/runtime_watcher.hpp"
+#include "actors/tc_attacher/linux_tc_port.hpp"
+#include "actors/tc_attacher/tc_attacher.hpp"
 #include "messages/type_ids.hpp"
+#include "messages/errors.hpp"
 #include "runtime/kernel/containers_map.hpp"
 #include "runtime/kernel/linux_edge.hpp"
 #include "runtime/kernel/log.hpp"
@@ -42,9 +45,13 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     fanout = std::chrono::milliseconds{1};
   g.registry = spawn_registry(
     sys, registry_config{fanout, std::chrono::seconds{5}, opts.realtime_ns});
-  node_config ncfg;
-  ncfg.registry = g.registry;
-  g.node = spawn_node(sys, ncfg);
+  // The facade learns of the TC attacher once it exists (below).
+  auto spawn_facade = [&] {
+    node_config ncfg;
+    ncfg.registry = g.registry;
+    ncfg.tc = g.tc;
+    g.node = spawn_node(sys, ncfg);
+  };
   if (opts.print)
     g.printer = spawn_printer(sys, g.registry, opts.fmt, opts.out);
   std::shared_ptr<const host_view> host;
@@ -73,6 +80,7 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     host = make_linux_host(opts.edge.host_root);
     proc_root = opts.edge.host_root + "/proc";
   } else {
+    spawn_facade();
     return g; // registry and facade only
   }
   if (opts.record) {
@@ -100,6 +108,23 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
                  {{"pin_path", opts.pin_path}, {"error", error}});
     }
   }
+  if (opts.real_kernel && !opts.script && opts.tc) {
+    // Subscribed before the edge plays: every container's veths are hooked
+    // before its start is released.
+    linux_tc_port_config pcfg;
+    pcfg.host_root = opts.edge.host_root;
+    pcfg.program = opts.tc_program;
+    auto tc = spawn_tc_attacher(
+      sys, tc_attacher_config{g.registry, make_linux_tc_port(std::move(pcfg)),
+                              opts.tc_ifaces});
+    if (tc) {
+      g.tc = std::move(*tc);
+    } else {
+      log::error("running without TC: the attacher cannot start",
+                 {{"error", render(tc.error())}});
+    }
+  }
+  spawn_facade();
   g.termination
     = spawn_termination(sys, termination_config{g.registry, g.edge, host,
                                                 proc_root, poll_interval});
@@ -150,6 +175,7 @@ void graph::shutdown() const {
   bye(watcher);
   bye(termination);
   bye(containers_map);
+  bye(tc);
   bye(edge);
   bye(recorded_edge);
   bye(node);
