@@ -14,6 +14,7 @@
 #include "messages/type_ids.hpp"
 #include "messages/errors.hpp"
 #include "runtime/kernel/containers_map.hpp"
+#include "runtime/kernel/libbpf_capture.hpp"
 #include "runtime/kernel/linux_edge.hpp"
 #include "runtime/kernel/log.hpp"
 #include "runtime/kernel/recording_edge.hpp"
@@ -67,6 +68,7 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
       = make_scripted_host(*opts.script, [clock] { return clock->now_ms(); });
     poll_interval = std::chrono::milliseconds{0}; // a script's /proc is fixed
   } else if (opts.real_kernel) {
+    kernel::route_libbpf_to_log();
     auto edge_cfg = opts.edge;
     edge_cfg.hold_deadline = opts.hold_deadline;
     // The roots the start-up scan reads are the ones watched from then on.

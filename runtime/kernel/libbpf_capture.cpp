@@ -6,6 +6,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "runtime/kernel/log.hpp"
+
 namespace nw::kernel {
 
 namespace {
@@ -29,7 +31,24 @@ int capture_print(enum libbpf_print_level level, const char* fmt,
   return 0;
 }
 
+int log_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG)
+    return 0;
+  char line[1024];
+  auto n = std::vsnprintf(line, sizeof(line), fmt, args);
+  if (n <= 0)
+    return 0;
+  std::string text{line, std::min(static_cast<size_t>(n), sizeof(line) - 1)};
+  nw::log::debug("libbpf", {{"libbpf", one_line(std::move(text))}});
+  return 0;
+}
+
 } // namespace
+
+void route_libbpf_to_log() {
+  std::lock_guard<std::mutex> guard{capture_mtx};
+  libbpf_set_print(log_print);
+}
 
 libbpf_capture::libbpf_capture(std::string& out) : guard_(capture_mtx) {
   capture_target = &out;

@@ -31,6 +31,12 @@ private:
   void* previous_ = nullptr;
 };
 
+/// From now on, libbpf's messages outside a capture go to our log at
+/// debug level (`libbpf` key) instead of stderr: its warnings for what we
+/// handle (a clsact that exists already) are noise in an agent's output,
+/// and what matters reaches our errors through a capture. Idempotent.
+void route_libbpf_to_log();
+
 /// `text` on one line: newlines become spaces, trailing blanks go.
 std::string one_line(std::string text);
 
