@@ -1,8 +1,14 @@
 // `nodewatch agent`: the node agent. Runs until SIGINT or SIGTERM.
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -31,6 +37,59 @@ void raise_nofile_limit() {
 }
 
 } // namespace
+
+bool check_tc_program(const std::string& text, std::string& error) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    error = "'" + text + "' is not FILE.o:SECTION (no ':')";
+    return false;
+  }
+  auto file = text.substr(0, colon);
+  auto section = text.substr(colon + 1);
+  if (file.empty() || section.empty()) {
+    error = "'" + text + "' is not FILE.o:SECTION ("
+            + (file.empty() ? "no FILE" : "no SECTION") + ")";
+    return false;
+  }
+  if (file.size() < 3 || file.compare(file.size() - 2, 2, ".o") != 0) {
+    error = "'" + file + "' is not a .o file (FILE.o:SECTION)";
+    return false;
+  }
+  // O_NONBLOCK: a FIFO named x.o must not hang the start.
+  auto fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    error = "cannot read '" + file + "': " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  auto regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  if (!regular) {
+    error = "'" + file + "' is not a regular file";
+    return false;
+  }
+  return true;
+}
+
+bool check_iface_name(const std::string& name, std::string& error) {
+  // What the kernel accepts (dev_valid_name): 1 to IFNAMSIZ - 1 bytes, not
+  // "." or "..", no '/', ':' or whitespace.
+  if (name.empty() || name.size() > 15) {
+    error = "'" + name + "' is not an interface name (1 to 15 characters)";
+    return false;
+  }
+  if (name == "." || name == "..") {
+    error = "'" + name + "' is not an interface name";
+    return false;
+  }
+  for (unsigned char ch : name)
+    if (ch == '/' || ch == ':' || std::isspace(ch) || ch == '\0') {
+      error
+        = "'" + name + "' is not an interface name (no '/', ':' or whitespace)";
+      return false;
+    }
+  return true;
+}
 
 int run_agent(const agent_options& opts) {
   if (!is_loopback(opts.listen.host)) {
@@ -91,6 +150,9 @@ int run_agent(const agent_options& opts) {
   gopts.edge.use_pidfd = opts.use_pidfd;
   gopts.state_roots = opts.state_roots;
   gopts.pin_path = opts.pin_path;
+  gopts.tc = opts.tc;
+  gopts.tc_ifaces = opts.tc_ifaces;
+  gopts.tc_program = opts.tc_program;
   gopts.record = record;
   gopts.poll_interval = opts.poll_interval;
   gopts.hold_deadline = opts.hold_deadline;

@@ -1,5 +1,8 @@
-// The controller side of `ps` and `events`: talk to an agent's facade.
+// The controller side of `ps`, `events` and `net`: talk to an agent's
+// facade.
 #include <arpa/inet.h>
+
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -107,16 +110,49 @@ int run_ps(const endpoint& node, const std::string& select, bool all,
   return with_node(
     node, select,
     [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+      caf::scoped_actor self{sys};
+      std::vector<container_event> xs;
+      caf::error failed;
+      self->request(facade, request_timeout, list_atom::value, sel, all)
+        .receive([&](std::vector<container_event>& ys) { xs = std::move(ys); },
+                 [&](caf::error& err) { failed = std::move(err); });
+      if (failed) {
+        log::error("ps failed", {{"error", render(failed)}});
+        return 1;
+      }
+      // `-o wide` shows the network counters too, when the agent has them;
+      // without them (an agent under --no-tc), "-" in their columns.
+      std::optional<std::vector<net_stats>> net;
+      if (fmt == output_format::wide)
+        self->request(facade, request_timeout, net_atom::value, sel, all)
+          .receive([&](std::vector<net_stats>& ys) { net = std::move(ys); },
+                   [&](caf::error& err) {
+                     // No TC is a choice of the agent's, not a failure.
+                     if (err.category() != error_category
+                         || err.code() != static_cast<uint8_t>(errc::bad_input))
+                       log::warn("ps -o wide: no network counters",
+                                 {{"error", render(err)}});
+                   });
+      write_stdout(format_ps(xs, fmt, net));
+      return 0;
+    });
+}
+
+int run_net(const endpoint& node, const std::string& select, bool all,
+            output_format fmt) {
+  return with_node(
+    node, select,
+    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       int rc = 1;
       caf::scoped_actor self{sys};
-      self->request(facade, request_timeout, list_atom::value, sel, all)
+      self->request(facade, request_timeout, net_atom::value, sel, all)
         .receive(
-          [&](std::vector<container_event>& xs) {
-            write_stdout(format_ps(xs, fmt));
+          [&](std::vector<net_stats>& xs) {
+            write_stdout(format_net(xs, fmt));
             rc = 0;
           },
           [&](caf::error& err) {
-            log::error("ps failed", {{"error", render(err)}});
+            log::error("net failed", {{"error", render(err)}});
           });
       return rc;
     });

@@ -42,6 +42,14 @@ struct agent_options {
   /// `--pin-path DIR`: where the containers map is pinned (DIR/containers);
   /// empty: no map.
   std::string pin_path = "/sys/fs/bpf/nodewatch";
+  /// `--tc` (the default) / `--no-tc`: hook every container's host-side
+  /// veths with the shared TC dispatcher.
+  bool tc = true;
+  /// `--tc-iface NAME` (repeatable): host interfaces hooked too.
+  std::vector<std::string> tc_ifaces;
+  /// `--tc-program FILE.o:SECTION`: the program in the dispatcher's slot;
+  /// empty: the per-container counters.
+  std::string tc_program;
   /// The runtimes' state roots scanned at start (empty: no scan).
   std::vector<std::string> state_roots;
   /// `--record FILE`: write what the kernel answered as a scenario.
@@ -61,5 +69,17 @@ int run_ps(const endpoint& node, const std::string& select, bool all,
            output_format fmt);
 int run_events(const endpoint& node, const std::string& select, bool all,
                output_format fmt);
+/// `net`: the network counters of the matching containers; 1 if the agent
+/// has none (it runs with --no-tc) or cannot be reached.
+int run_net(const endpoint& node, const std::string& select, bool all,
+            output_format fmt);
+
+/// Checks `agent --tc-program`: `FILE.o:SECTION`, both parts non-empty,
+/// FILE a readable regular file. False with `error` saying what is wrong.
+bool check_tc_program(const std::string& text, std::string& error);
+
+/// Checks `agent --tc-iface`: a Linux interface name (1-15 bytes, no '/',
+/// no whitespace, not "." or ".."). False with `error` set.
+bool check_iface_name(const std::string& name, std::string& error);
 
 } // namespace nw

@@ -70,6 +70,26 @@ int main(int argc, char** argv) {
                  "root-only (0700) on a bpffs; '' pins nothing")
     ->type_name("DIR")
     ->capture_default_str();
+  bool tc = true;
+  agent->add_flag(
+    "--tc,!--no-tc", tc,
+    "TC, on by default: attach the shared TC dispatcher to every "
+    "container's host-side veths, running the per-container network "
+    "counters program (`nodewatch net`, `ps -o wide`) unless --tc-program "
+    "names another; --no-tc attaches nothing (and `net` fails)");
+  std::vector<std::string> tc_ifaces;
+  agent
+    ->add_option("--tc-iface", tc_ifaces,
+                 "also attach the TC dispatcher to this host interface "
+                 "(a name, 1-15 characters); repeatable; not with --no-tc")
+    ->type_name("NAME");
+  std::string tc_program;
+  agent
+    ->add_option("--tc-program", tc_program,
+                 "run this BPF program (section SECTION of the object file "
+                 "FILE.o, which must be readable) in the dispatcher's slot "
+                 "instead of the per-container counters; not with --no-tc")
+    ->type_name("FILE.o:SECTION");
   auto state_roots = nw::default_state_roots();
   agent
     ->add_option("--state-root", state_roots,
@@ -147,6 +167,20 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"table", "json"}))
     ->capture_default_str();
 
+  // -- net --------------------------------------------------------------------
+  auto net = app.add_subcommand(
+    "net", "network counters per container, from the container's point of "
+           "view (rx: into it, tx: out of it); fails if the agent runs "
+           "with --no-tc");
+  bool net_all = false;
+  net->add_flag("--all", net_all, "also list sandbox (pause) containers");
+  std::string net_select;
+  net->add_option("--select", net_select, "SELECTOR, as for ps");
+  std::string net_output = "table";
+  net->add_option("-o,--output", net_output, "output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+
   // -- simulate ---------------------------------------------------------------
   auto simulate = app.add_subcommand(
     "simulate", "run the agent on a scenario in virtual time and print the "
@@ -175,7 +209,7 @@ int main(int argc, char** argv) {
   nw::endpoint node;
   std::string error;
   // Only clients talk to a node; `agent` and `simulate` ignore --node.
-  if (*ps || *events) {
+  if (*ps || *events || *net) {
     if (node_text.find(',') != std::string::npos) {
       nw::log::error("--node takes one HOST:PORT until multi-node support "
                      "exists",
@@ -212,6 +246,23 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.pin_path = pin_path;
+    if (!tc && (!tc_ifaces.empty() || !tc_program.empty())) {
+      nw::log::error("--tc-iface and --tc-program need TC: drop them or "
+                     "--no-tc");
+      return 2;
+    }
+    for (auto& name : tc_ifaces)
+      if (!nw::check_iface_name(name, error)) {
+        nw::log::error("bad --tc-iface", {{"error", error}});
+        return 2;
+      }
+    if (!tc_program.empty() && !nw::check_tc_program(tc_program, error)) {
+      nw::log::error("bad --tc-program", {{"error", error}});
+      return 2;
+    }
+    opts.tc = tc;
+    opts.tc_ifaces = tc_ifaces;
+    opts.tc_program = tc_program;
     for (auto& root : state_roots) {
       if (root.empty())
         continue;
@@ -233,6 +284,8 @@ int main(int argc, char** argv) {
   if (*events)
     return nw::run_events(node, events_select, events_all,
                           to_format(events_output));
+  if (*net)
+    return nw::run_net(node, net_select, net_all, to_format(net_output));
   if (*simulate)
     return nw::run_simulate(simulate_file, to_format(simulate_output));
   return 2;

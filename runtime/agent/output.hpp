@@ -2,19 +2,31 @@
 // for scripts (CONTRACTS.md). Everything here writes to stdout only.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "messages/container_event.hpp"
+#include "messages/net_stats.hpp"
 
 namespace nw {
 
 /// Output formats of `-o`.
 enum class output_format { table, json, wide };
 
-/// Renders `ps` results.
-std::string format_ps(const std::vector<container_event>& xs,
-                      output_format fmt);
+/// Renders `ps` results. With `wide`, the network counters of `net` are
+/// joined by id (RX_PKTS RX_BYTES TX_PKTS TX_BYTES before BUNDLE); a
+/// container without counters there (no `net`: the agent runs without TC;
+/// not in it; or not counted, its `note` set) shows "-" in those columns.
+std::string format_ps(const std::vector<container_event>& xs, output_format fmt,
+                      const std::optional<std::vector<net_stats>>& net
+                      = std::nullopt);
+
+/// Renders `net` results: a table (ID NAME RX_PKTS RX_BYTES TX_PKTS TX_BYTES
+/// INTERFACES/NOTE; "-" for the counters of a container not counted), or
+/// one JSON line per container with exactly the keys `id, name, rx_packets,
+/// rx_bytes, tx_packets, tx_bytes` (CONTRACTS.md), in that order.
+std::string format_net(const std::vector<net_stats>& xs, output_format fmt);
 
 /// The table header of event lines.
 std::string event_table_header();
