@@ -123,8 +123,9 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       auto& cfg = self->state.cfg;
       if (!cfg.tc)
         return make_error(errc::bad_input,
-                          "this agent runs without TC (--no-tc): no network "
-                          "counters");
+                          "this agent runs without TC (--no-tc, a scenario, "
+                          "or the TC attacher could not start: see its log): "
+                          "no network counters");
       auto promise = self->make_response_promise<std::vector<net_stats>>();
       // The registry says which containers match; the attacher has the
       // counters of those it tracks.

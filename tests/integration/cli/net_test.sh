@@ -77,7 +77,7 @@ for fmt in table json; do
   rc=0; "$nw" --node "$node" net -o $fmt >"$tmp/net" 2>"$tmp/net.err" || rc=$?
   [ $rc -eq 1 ] || fail "net -o $fmt under --no-tc: exit $rc, want 1"
   [ ! -s "$tmp/net" ] || fail "net -o $fmt under --no-tc printed: $(cat "$tmp/net")"
-  grep -q 'msg="net failed".*runs without TC (--no-tc)' "$tmp/net.err" \
+  grep -q 'msg="net failed".*runs without TC (--no-tc' "$tmp/net.err" \
     || fail "net under --no-tc: unclear message: $(cat "$tmp/net.err")"
 done
 pass "net under --no-tc: exit 1, says why"
