@@ -124,7 +124,9 @@ public:
   }
 
   bool open_netns(uint64_t netns, uint32_t pid, std::string& error) override {
-    auto path = cfg_.host_root + "/proc/" + std::to_string(pid) + "/ns/net";
+    auto path = pid == 0
+                  ? std::string{"/proc/self/ns/net"}
+                  : cfg_.host_root + "/proc/" + std::to_string(pid) + "/ns/net";
     unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (!fd) {
       error = "opening " + path + ": " + kernel::errno_text(errno);

@@ -177,7 +177,7 @@ void hook_host_ifaces(tc_attacher_state& st) {
   if (!entry.host) {
     entry.host = true;
     std::string error;
-    if (!st.port->open_netns(ns, 1, error))
+    if (!st.port->open_netns(ns, 0, error))
       log::warn("TC: no counters for the host interfaces", {{"error", error}});
   }
   for (auto& name : st.host_ifaces) {

@@ -31,7 +31,7 @@ struct kernel_script {
   /// Host links: ifindex → (name, netns of the peer; 0: a host interface).
   std::map<int, std::pair<std::string, uint64_t>> links;
   /// pid → its netns.
-  std::map<uint32_t, uint64_t> pids{{1, host_ns}};
+  std::map<uint32_t, uint64_t> pids{{0, host_ns}};
   std::set<uint64_t> open;
   /// Hooked ifindex → (netns, peer).
   std::map<int, std::pair<uint64_t, bool>> hooked;
