@@ -40,6 +40,15 @@ set_target_properties(msgpack::cxx PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES ${MSGPACK_INCLUDE_DIR}
   INTERFACE_COMPILE_DEFINITIONS MSGPACK_NO_BOOST)
 
+# libseccomp: syscall names and numbers for traceloop (no CMake config in
+# Debian 12's libseccomp-dev 2.5.4).
+find_path(SECCOMP_INCLUDE_DIR seccomp.h REQUIRED)
+find_library(SECCOMP_LIBRARY seccomp REQUIRED)
+add_library(seccomp::seccomp UNKNOWN IMPORTED)
+set_target_properties(seccomp::seccomp PROPERTIES
+  IMPORTED_LOCATION ${SECCOMP_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${SECCOMP_INCLUDE_DIR})
+
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
