@@ -12,7 +12,9 @@
 # manager_start_bench reads `--starts N`, `--block K`, `--detections N`,
 # `--parallelism P`, `--ack-delay-ms D` and `--managers containerd,podman`,
 # and needs those too, plus containerd or podman (a note per manager it
-# cannot run).
+# cannot run); tc_bench reads `--rounds N` (attach rounds), `--ifaces N`,
+# `--packet-rounds N` and `--packets N`, and needs root (without it, a
+# note and no rows).
 #
 # The benchmarks are not part of `all` or of the tests: this builds the
 # `bench` target, which calls back here with `--run --config=CONFIG
