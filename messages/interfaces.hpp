@@ -14,6 +14,7 @@
 #include "messages/container_event.hpp"
 #include "messages/container_info.hpp"
 #include "messages/net_stats.hpp"
+#include "messages/traceloop.hpp"
 #include "messages/selector.hpp"
 
 namespace nw {
@@ -63,6 +64,27 @@ using tc_attacher_actor = subscriber_actor::extend<
   caf::replies_to<net_atom>::with<std::vector<net_stats>>,
   caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
+/// The traceloop ring reader: a subscriber that gives every selected
+/// container a syscall ring before it acks `added`, and keeps a gone
+/// container's ring for post-mortem reads.
+using traceloop_actor = subscriber_actor::extend<
+  // The rings it holds, live and gone, in id order.
+  caf::replies_to<traceloop_atom,
+                  list_atom>::with<std::vector<traceloop_ring_info>>,
+  // Reads a container's ring (id, unique id prefix or name; gone ones
+  // too); ambiguous or unknown -> an error naming the candidates.
+  caf::replies_to<traceloop_atom, get_atom, std::string>::with<traceloop_dump>,
+  // Deletes a container's ring (a live one stops being traced).
+  caf::replies_to<traceloop_atom, remove_atom,
+                  std::string>::with<traceloop_ring_info>,
+  // Traces the live containers matching the selector, and new ones that
+  // match; replies with how many are traced now.
+  caf::replies_to<traceloop_atom, start_atom, selector>::with<uint64_t>,
+  // Stops tracing (rings stay for reading); replies with how many were
+  // traced.
+  caf::replies_to<traceloop_atom, stop_atom>::with<uint64_t>,
+  caf::replies_to<get_atom, counters_atom>::with<counters>>;
+
 /// A controller-side receiver of events streamed by a node facade.
 using event_sink_actor
   = caf::typed_actor<caf::reacts_to<event_atom, container_event>>;
@@ -84,6 +106,15 @@ using node_actor = caf::typed_actor<
   // (sandboxes only if the bool is true), in id order; an error when the
   // agent runs without TC (`--no-tc`).
   caf::replies_to<net_atom, selector,
-                  bool>::with<std::vector<net_stats>>>;
+                  bool>::with<std::vector<net_stats>>,
+  // traceloop, as the traceloop actor answers it; an error when the agent
+  // runs without it.
+  caf::replies_to<traceloop_atom,
+                  list_atom>::with<std::vector<traceloop_ring_info>>,
+  caf::replies_to<traceloop_atom, get_atom, std::string>::with<traceloop_dump>,
+  caf::replies_to<traceloop_atom, remove_atom,
+                  std::string>::with<traceloop_ring_info>,
+  caf::replies_to<traceloop_atom, start_atom, selector>::with<uint64_t>,
+  caf::replies_to<traceloop_atom, stop_atom>::with<uint64_t>>;
 
 } // namespace nw

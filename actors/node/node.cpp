@@ -12,14 +12,14 @@ namespace nw {
 
 namespace {
 
-using start_atom = caf::atom_constant<caf::atom("nw_start")>;
+using begin_atom = caf::atom_constant<caf::atom("nw_begin")>;
 
 /// One per streaming client: subscribes to the registry as itself, relays
 /// the snapshot and then live events to the client's sink, in order (one
 /// sender, so the sink's mailbox keeps the order), and acks the registry at
 /// once — a slow or distant client never holds a container's start.
 using forwarder_actor
-  = subscriber_actor::extend<caf::replies_to<start_atom>::with<uint64_t>>;
+  = subscriber_actor::extend<caf::replies_to<begin_atom>::with<uint64_t>>;
 
 struct forwarder_state {
   /// The answer to `start`, until the snapshot is in.
@@ -41,7 +41,7 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
   // Leave with the registry: nothing more will come.
   self->monitor(registry);
   return {
-    [=](start_atom) -> caf::result<uint64_t> {
+    [=](begin_atom) -> caf::result<uint64_t> {
       self->state.started = self->make_response_promise<uint64_t>();
       auto me = caf::actor_cast<subscriber_actor>(self);
       self->request(registry, timeout, subscribe_atom::value, sel, me)
@@ -67,6 +67,12 @@ forwarder(forwarder_actor::stateful_pointer<forwarder_state> self,
       return ack_atom::value;
     },
   };
+}
+
+caf::error no_traceloop() {
+  return make_error(errc::bad_input,
+                    "this agent runs without traceloop (--traceloop none, a "
+                    "scenario, or it could not start: see its log)");
 }
 
 struct node_state {
@@ -108,7 +114,7 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
       auto& cfg = self->state.cfg;
       auto fwd = self->spawn(forwarder, cfg.registry, std::move(sel), all,
                              std::move(sink), cfg.request_timeout);
-      return self->delegate(fwd, start_atom::value);
+      return self->delegate(fwd, begin_atom::value);
     },
     [self](get_atom, std::string& query) {
       return self->delegate(self->state.cfg.registry, get_atom::value,
@@ -117,6 +123,35 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     [self](get_atom, counters_atom) {
       return self->delegate(self->state.cfg.registry, get_atom::value,
                             counters_atom::value);
+    },
+    [self](traceloop_atom a,
+           list_atom b) -> caf::result<std::vector<traceloop_ring_info>> {
+      if (!self->state.cfg.traceloop)
+        return no_traceloop();
+      return self->delegate(self->state.cfg.traceloop, a, b);
+    },
+    [self](traceloop_atom a, get_atom b,
+           std::string& query) -> caf::result<traceloop_dump> {
+      if (!self->state.cfg.traceloop)
+        return no_traceloop();
+      return self->delegate(self->state.cfg.traceloop, a, b, std::move(query));
+    },
+    [self](traceloop_atom a, remove_atom b,
+           std::string& query) -> caf::result<traceloop_ring_info> {
+      if (!self->state.cfg.traceloop)
+        return no_traceloop();
+      return self->delegate(self->state.cfg.traceloop, a, b, std::move(query));
+    },
+    [self](traceloop_atom a, start_atom b,
+           selector& sel) -> caf::result<uint64_t> {
+      if (!self->state.cfg.traceloop)
+        return no_traceloop();
+      return self->delegate(self->state.cfg.traceloop, a, b, std::move(sel));
+    },
+    [self](traceloop_atom a, stop_atom b) -> caf::result<uint64_t> {
+      if (!self->state.cfg.traceloop)
+        return no_traceloop();
+      return self->delegate(self->state.cfg.traceloop, a, b);
     },
     [self](net_atom, selector& sel,
            bool all) -> caf::result<std::vector<net_stats>> {

@@ -16,6 +16,8 @@ struct node_config {
   registry_actor registry;
   /// The TC attacher behind `net`; null when the agent runs without TC.
   tc_attacher_actor tc;
+  /// The traceloop actor behind `traceloop`; null when it is off.
+  traceloop_actor traceloop;
   /// How long the facade waits on the registry for a client's request.
   std::chrono::milliseconds request_timeout{5000};
 };

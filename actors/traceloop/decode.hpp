@@ -34,42 +34,19 @@
 #include <vector>
 
 #include "actors/traceloop/syscall_record.hpp"
+#include "messages/traceloop.hpp"
 
 namespace nw::traceloop {
 
 class format_table;
 class syscall_table;
 
-/// One parameter, ready to print.
-struct decoded_param {
-  std::string name;
-  /// As printed: 1, 0x7ffd..., NULL, "hello\n", AT_FDCWD, 0644.
-  std::string value;
-};
+/// One parameter, ready to print: the message type, so that what the node
+/// decodes crosses to controllers as it is (messages/traceloop.hpp).
+using decoded_param = nw::syscall_param;
 
-/// One syscall, ready to print.
-struct decoded_syscall {
-  uint64_t ts_ns = 0;
-  uint32_t cpu = 0;
-  uint32_t pid = 0;
-  uint32_t tid = 0;
-  /// The thread's name up to its first NUL, bytes as the kernel had them.
-  std::string comm;
-  /// libseccomp's name, or "syscall_N".
-  std::string syscall;
-  std::vector<decoded_param> params;
-  /// The raw return value; -1 for an error; 0 when unfinished.
-  int64_t ret = 0;
-  /// The error's name (ENOENT); empty when not an error.
-  std::string errno_name;
-  /// The error's description (No such file or directory); empty when not
-  /// an error.
-  std::string errno_text;
-  /// No exit was seen.
-  bool unfinished = false;
-  /// No format: params are arg0..arg5, raw.
-  bool raw = false;
-};
+/// One syscall, ready to print (messages/traceloop.hpp).
+using decoded_syscall = nw::syscall_line;
 
 /// Decodes a record with the names and formats given (usually
 /// syscall_table::native() and format_table::native()). Never fails: an

@@ -11,6 +11,8 @@
 #include "actors/runtime_watcher/runtime_watcher.hpp"
 #include "actors/tc_attacher/linux_tc_port.hpp"
 #include "actors/tc_attacher/tc_attacher.hpp"
+#include "actors/traceloop/linux_traceloop_port.hpp"
+#include "actors/traceloop/traceloop.hpp"
 #include "messages/type_ids.hpp"
 #include "messages/errors.hpp"
 #include "runtime/kernel/containers_map.hpp"
@@ -51,6 +53,7 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     node_config ncfg;
     ncfg.registry = g.registry;
     ncfg.tc = g.tc;
+    ncfg.traceloop = g.traceloop;
     g.node = spawn_node(sys, ncfg);
   };
   if (opts.print)
@@ -126,6 +129,23 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
                  {{"error", render(tc.error())}});
     }
   }
+  if (opts.real_kernel && !opts.script && opts.traceloop) {
+    // Subscribed before the edge plays: a container's ring exists before
+    // its start is released, so its first syscalls are recorded.
+    auto port = make_linux_traceloop_port();
+    std::string error;
+    if (port->start(error)) {
+      traceloop_config tcfg;
+      tcfg.registry = g.registry;
+      tcfg.port = std::move(port);
+      tcfg.select = opts.traceloop;
+      tcfg.budget = opts.traceloop_budget;
+      g.traceloop = spawn_traceloop(sys, std::move(tcfg));
+    } else {
+      log::error("running without traceloop: it cannot start",
+                 {{"error", error}});
+    }
+  }
   spawn_facade();
   g.termination
     = spawn_termination(sys, termination_config{g.registry, g.edge, host,
@@ -178,6 +198,7 @@ void graph::shutdown() const {
   bye(termination);
   bye(containers_map);
   bye(tc);
+  bye(traceloop);
   bye(edge);
   bye(recorded_edge);
   bye(node);

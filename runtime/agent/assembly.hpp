@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,14 @@ struct graph_options {
   /// `--tc-program FILE.o:SECTION`: the program in the dispatcher's slot
   /// instead of the per-container counters. Empty: the counters.
   std::string tc_program;
+  /// `agent --traceloop all|none|SELECTOR`: which containers get a syscall
+  /// ring from the start (the real kernel only; sandboxes never). nullopt
+  /// (here the default, so that graphs in tests trace nothing unless they
+  /// say so; `agent` defaults to all): no traceloop actor at all. A
+  /// traceloop that cannot start is logged and left out; the graph runs.
+  std::optional<selector> traceloop;
+  /// `--traceloop-memory MIB`, in bytes.
+  uint64_t traceloop_budget = uint64_t{256} << 20;
 };
 
 /// The spawned graph.
@@ -89,6 +98,9 @@ struct graph {
   containers_map_actor containers_map;
   /// The TC attacher (null without `tc`, or if it could not start).
   tc_attacher_actor tc;
+  /// The traceloop actor (null without `traceloop`, or if it could not
+  /// start).
+  traceloop_actor traceloop;
   /// The start-up scan (null without state roots); it quits when done.
   initial_scan_actor scan;
 

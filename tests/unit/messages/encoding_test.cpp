@@ -78,6 +78,10 @@ static_assert(names_every_member<runtime_exec>());
 static_assert(names_every_member<pidfile_read>());
 static_assert(names_every_member<process_exited>());
 static_assert(names_every_member<net_stats>());
+static_assert(names_every_member<syscall_param>());
+static_assert(names_every_member<syscall_line>());
+static_assert(names_every_member<traceloop_ring_info>());
+static_assert(names_every_member<traceloop_dump>());
 // The counter must see a forgotten member.
 struct two_members {
   int a = 0;
@@ -176,6 +180,29 @@ net_stats sample_net(std::string id = "c0ffee0123456789") {
           uint64_t{5} << 40,     {"veth1a2b", ""}, "attach failed: ENODEV"};
 }
 
+syscall_param sample_param() {
+  return {"buf", "\"hello\\n\""};
+}
+
+syscall_line sample_line() {
+  return {1763932212000000123ull,
+          1,
+          4242,
+          4243,
+          std::string{"c\0t\xff", 4},
+          "write",
+          {sample_param(), {"count", "6"}},
+          -1,
+          "ENOENT",
+          "No such file or directory",
+          true,
+          true};
+}
+
+traceloop_ring_info sample_ring(std::string id = "c0ffee") {
+  return {std::move(id), "web", 4026532291ull, true, 262784};
+}
+
 /// One sample per type of the type-ID block; a type added to the block
 /// without a sample here does not compile.
 template <class T>
@@ -212,6 +239,16 @@ NW_SAMPLE(net_stats, sample_net())
 NW_SAMPLE(std::vector<net_stats>,
           (std::vector<net_stats>{sample_net("a"), net_stats{}}))
 
+NW_SAMPLE(syscall_param, sample_param())
+NW_SAMPLE(syscall_line, sample_line())
+NW_SAMPLE(traceloop_ring_info, sample_ring())
+NW_SAMPLE(std::vector<traceloop_ring_info>,
+          (std::vector<traceloop_ring_info>{sample_ring("a"),
+                                            traceloop_ring_info{}}))
+NW_SAMPLE(traceloop_dump,
+          (traceloop_dump{sample_ring(), {sample_line(), syscall_line{}}, 7,
+                          9}))
+
 #undef NW_SAMPLE
 
 /// Actor handles: every interface, pointing at one live actor.
@@ -230,7 +267,7 @@ constexpr caf::type_id_t block_size
   = caf::id_block::nodewatch::end - caf::id_block::nodewatch::begin;
 
 // Grows with the block; update this test when it does.
-static_assert(block_size == 24);
+static_assert(block_size == 30);
 
 template <size_t I>
 using block_type = typename caf::type_by_id<first_id + I>::type;
