@@ -19,6 +19,7 @@ using event_atom = caf::atom_constant<caf::atom("nw_event")>;
 using ack_atom = caf::atom_constant<caf::atom("nw_ack")>;
 using counters_atom = caf::atom_constant<caf::atom("nw_counter")>;
 using net_atom = caf::atom_constant<caf::atom("nw_net")>;
+using status_atom = caf::atom_constant<caf::atom("nw_status")>;
 using traceloop_atom = caf::atom_constant<caf::atom("nw_tloop")>;
 using start_atom = caf::atom_constant<caf::atom("nw_tstart")>;
 using stop_atom = caf::atom_constant<caf::atom("nw_tstop")>;

@@ -16,11 +16,17 @@
 #include "messages/net_stats.hpp"
 #include "messages/traceloop.hpp"
 #include "messages/selector.hpp"
+#include "messages/status.hpp"
 
 namespace nw {
 
 /// Named counters (dropped, late, failed, ...), as `status` reports them.
 using counters = std::map<std::string, uint64_t>;
+
+/// Anything that reports named counters (the registry, the kernel edge,
+/// the subscribers): what `status` gathers.
+using counters_source_actor = caf::typed_actor<
+  caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
 /// Receives the registry's lifecycle events and acknowledges each one. The
 /// registry holds a container's start until the `added` acks are in (or the
@@ -102,6 +108,8 @@ using node_actor = caf::typed_actor<
   // Resolves a container as the registry does.
   caf::replies_to<get_atom, std::string>::with<container_info>,
   caf::replies_to<get_atom, counters_atom>::with<counters>,
+  // The agent's version, kernel, features and every actor's counters.
+  caf::replies_to<status_atom>::with<node_status>,
   // Network counters of the live containers matching the selector
   // (sandboxes only if the bool is true), in id order; an error when the
   // agent runs without TC (`--no-tc`).

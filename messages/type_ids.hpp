@@ -40,5 +40,7 @@ CAF_ADD_TYPE_ID(nodewatch, (nw::traceloop_ring_info))
 CAF_ADD_TYPE_ID(nodewatch, (std::vector<nw::traceloop_ring_info>))
 CAF_ADD_TYPE_ID(nodewatch, (nw::traceloop_dump))
 CAF_ADD_TYPE_ID(nodewatch, (nw::traceloop_actor))
+CAF_ADD_TYPE_ID(nodewatch, (nw::node_status))
+CAF_ADD_TYPE_ID(nodewatch, (nw::counters_source_actor))
 
 CAF_END_TYPE_ID_BLOCK(nodewatch)

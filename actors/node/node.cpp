@@ -1,6 +1,7 @@
 #include "actors/node/node.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -123,6 +124,45 @@ node_actor::behavior_type node(node_actor::stateful_pointer<node_state> self,
     [self](get_atom, counters_atom) {
       return self->delegate(self->state.cfg.registry, get_atom::value,
                             counters_atom::value);
+    },
+    [self](status_atom) -> caf::result<node_status> {
+      auto& cfg = self->state.cfg;
+      node_status st{cfg.version, cfg.kernel, cfg.features, {}};
+      if (cfg.sources.empty())
+        return st;
+      // Every source in parallel; each answer (or error) counts once, and
+      // the reply goes when the last is in (each request has a deadline).
+      struct gather {
+        node_status status;
+        size_t pending = 0;
+        uint64_t missing = 0;
+        caf::typed_response_promise<node_status> promise;
+      };
+      auto g = std::make_shared<gather>();
+      g->status = std::move(st);
+      g->pending = cfg.sources.size();
+      g->promise = self->make_response_promise<node_status>();
+      auto done = [g] {
+        if (--g->pending == 0) {
+          g->status.counters["status_sources_missing"] = g->missing;
+          g->promise.deliver(std::move(g->status));
+        }
+      };
+      for (auto& src : cfg.sources)
+        self
+          ->request(src, cfg.request_timeout, get_atom::value,
+                    counters_atom::value)
+          .then(
+            [g, done](counters& xs) {
+              for (auto& [name, value] : xs)
+                g->status.counters[name] += value;
+              done();
+            },
+            [g, done](caf::error&) {
+              ++g->missing;
+              done();
+            });
+      return g->promise;
     },
     [self](traceloop_atom a,
            list_atom b) -> caf::result<std::vector<traceloop_ring_info>> {

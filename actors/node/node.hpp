@@ -4,6 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -18,6 +21,12 @@ struct node_config {
   tc_attacher_actor tc;
   /// The traceloop actor behind `traceloop`; null when it is off.
   traceloop_actor traceloop;
+  /// What `status` says of the agent: its version, kernel and features,
+  /// and whose counters it gathers (each asked, in parallel, every time).
+  std::string version;
+  std::string kernel;
+  std::map<std::string, bool> features;
+  std::vector<counters_source_actor> sources;
   /// How long the facade waits on the registry for a client's request.
   std::chrono::milliseconds request_timeout{5000};
 };

@@ -1,6 +1,7 @@
 #include "runtime/agent/assembly.hpp"
 
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -13,8 +14,8 @@
 #include "actors/tc_attacher/tc_attacher.hpp"
 #include "actors/traceloop/linux_traceloop_port.hpp"
 #include "actors/traceloop/traceloop.hpp"
-#include "messages/type_ids.hpp"
 #include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/kernel/containers_map.hpp"
 #include "runtime/kernel/libbpf_capture.hpp"
 #include "runtime/kernel/linux_edge.hpp"
@@ -24,6 +25,14 @@
 namespace nw {
 
 namespace {
+
+/// `uname -r`.
+std::string kernel_release() {
+  utsname u{};
+  if (::uname(&u) != 0)
+    return "";
+  return u.release;
+}
 
 /// This process's mount namespace inode (0 if unreadable): a container
 /// found by the scan must not share it.
@@ -54,6 +63,26 @@ caf::expected<graph> spawn_graph(caf::actor_system& sys,
     ncfg.registry = g.registry;
     ncfg.tc = g.tc;
     ncfg.traceloop = g.traceloop;
+    ncfg.version = NW_VERSION;
+    ncfg.kernel = kernel_release();
+    ncfg.features = {
+      {"real_kernel", opts.real_kernel && !opts.script},
+      {"scenario", static_cast<bool>(opts.script)},
+      {"pidfd", opts.real_kernel && !opts.script && opts.edge.use_pidfd},
+      {"containers_map", static_cast<bool>(g.containers_map)},
+      {"tc", static_cast<bool>(g.tc)},
+      {"traceloop", static_cast<bool>(g.traceloop)},
+      {"record", static_cast<bool>(opts.record)},
+    };
+    auto source = [&](const auto& h) {
+      if (h)
+        ncfg.sources.push_back(caf::actor_cast<counters_source_actor>(h));
+    };
+    source(g.registry);
+    source(g.edge);
+    source(g.containers_map);
+    source(g.tc);
+    source(g.traceloop);
     g.node = spawn_node(sys, ncfg);
   };
   if (opts.print)

@@ -727,4 +727,49 @@ BOOST_AUTO_TEST_CASE(another_actor_dying_does_not_end_the_facade) {
   BOOST_TEST(list("", true).empty());
 }
 
+// -- status -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(status_gathers_every_sources_counters) {
+  // A source that answers, the registry itself, and one that never does.
+  auto quick = sys.spawn(
+    [](counters_source_actor::pointer) -> counters_source_actor::behavior_type {
+      return {[](get_atom, counters_atom) {
+        return counters{{"edge_overflows", 2}, {"registry_added", 100}};
+      }};
+    });
+  auto silent = sys.spawn([](counters_source_actor::pointer self)
+                            -> counters_source_actor::behavior_type {
+    return {[self](get_atom, counters_atom) -> caf::result<counters> {
+      // Never answered: the facade's deadline covers it.
+      return self->make_response_promise<counters>();
+    }};
+  });
+  node_config ncfg;
+  ncfg.registry = reg;
+  ncfg.version = "0.1.0";
+  ncfg.kernel = "6.18.0-test";
+  ncfg.features = {{"tc", false}, {"traceloop", true}};
+  ncfg.sources = {caf::actor_cast<counters_source_actor>(reg), quick, silent};
+  ncfg.request_timeout = 1000ms;
+  auto h = track(spawn_node(sys, ncfg));
+  run();
+  add(make("a1", "web", "prod"));
+  auto r = request<node_status>(h, status_atom::value);
+  run();
+  BOOST_TEST(!r->received(), "answered before the silent source's deadline");
+  advance(1000ms);
+  BOOST_REQUIRE(r->ok());
+  auto& st = r->value();
+  BOOST_TEST(st.version == "0.1.0");
+  BOOST_TEST(st.kernel == "6.18.0-test");
+  BOOST_TEST(st.features.at("traceloop"));
+  BOOST_TEST(st.counters.at("edge_overflows") == 2u);
+  // Same name from two sources: summed.
+  BOOST_TEST(st.counters.at("registry_added") == 101u);
+  BOOST_TEST(st.counters.at("status_sources_missing") == 1u);
+  anon_send_exit(quick, caf::exit_reason::user_shutdown);
+  anon_send_exit(silent, caf::exit_reason::user_shutdown);
+  run();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

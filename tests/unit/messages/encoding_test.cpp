@@ -82,6 +82,7 @@ static_assert(names_every_member<syscall_param>());
 static_assert(names_every_member<syscall_line>());
 static_assert(names_every_member<traceloop_ring_info>());
 static_assert(names_every_member<traceloop_dump>());
+static_assert(names_every_member<node_status>());
 // The counter must see a forgotten member.
 struct two_members {
   int a = 0;
@@ -249,6 +250,12 @@ NW_SAMPLE(traceloop_dump,
           (traceloop_dump{sample_ring(), {sample_line(), syscall_line{}}, 7,
                           9}))
 
+NW_SAMPLE(node_status,
+          (node_status{"0.1.0",
+                       "6.18.0",
+                       {{"tc", true}, {"traceloop", false}},
+                       {{"registry_added", 3}, {"edge_overflows", 0}}}))
+
 #undef NW_SAMPLE
 
 /// Actor handles: every interface, pointing at one live actor.
@@ -267,7 +274,7 @@ constexpr caf::type_id_t block_size
   = caf::id_block::nodewatch::end - caf::id_block::nodewatch::begin;
 
 // Grows with the block; update this test when it does.
-static_assert(block_size == 30);
+static_assert(block_size == 32);
 
 template <size_t I>
 using block_type = typename caf::type_by_id<first_id + I>::type;
