@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/subscribe.hpp"
 #include "runtime/kernel/fanotify_group.hpp"
 #include "runtime/kernel/log.hpp"
 
@@ -102,19 +103,12 @@ containers_map_behavior(containers_map_ptr self, containers_map_config cfg) {
   auto& st = self->state;
   st.registry = std::move(cfg.registry);
   st.map = std::move(cfg.map);
-  self
-    ->request(st.registry, caf::infinite, subscribe_atom::value, selector{},
-              caf::actor_cast<subscriber_actor>(self))
-    .then(
-      [self](const std::vector<container_event>& snapshot) {
-        for (auto& ev : snapshot)
-          put(self, *ev.info);
-      },
-      [self](caf::error& err) {
-        log::error("the containers map cannot subscribe to the registry",
-                   {{"error", render(err)}});
-        self->quit(err);
-      });
+  subscribe_to_all(
+    self, st.registry, [self](const container_info& c) { put(self, c); },
+    [](const caf::error& err) {
+      log::error("the containers map cannot subscribe to the registry",
+                 {{"error", render(err)}});
+    });
   return {
     [self](event_atom, const container_event& ev) {
       // A bounded map update on this thread, done before the ack: the

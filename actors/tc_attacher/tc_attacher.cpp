@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/subscribe.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -285,19 +286,13 @@ attacher_impl::behavior_type attacher(attacher_ptr self, tc_attacher_config cfg,
   st.host_ifaces = std::move(cfg.host_ifaces);
   st.ctr["tc_stale_removed"] = st.port->stale_removed();
   hook_host_ifaces(st);
-  self
-    ->request(st.registry, caf::infinite, subscribe_atom::value, selector{},
-              caf::actor_cast<subscriber_actor>(self))
-    .then(
-      [self](const std::vector<container_event>& snapshot) {
-        for (auto& ev : snapshot)
-          added(self->state, *ev.info);
-      },
-      [self](caf::error& err) {
-        log::error("the TC attacher cannot subscribe to the registry",
-                   {{"error", render(err)}});
-        self->quit(err);
-      });
+  subscribe_to_all(
+    self, st.registry,
+    [self](const container_info& c) { added(self->state, c); },
+    [](const caf::error& err) {
+      log::error("the TC attacher cannot subscribe to the registry",
+                 {{"error", render(err)}});
+    });
   return {
     [self](event_atom, const container_event& ev) {
       // Bounded netlink and map calls on this thread, done before the ack:

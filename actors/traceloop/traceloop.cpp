@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/subscribe.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -209,19 +210,13 @@ traceloop_actor::behavior_type traceloop_behavior(traceloop_ptr self,
   st.port = std::move(cfg.port);
   st.select = std::move(cfg.select);
   st.budget = cfg.budget;
-  self
-    ->request(st.registry, caf::infinite, subscribe_atom::value, selector{},
-              caf::actor_cast<subscriber_actor>(self))
-    .then(
-      [self](const std::vector<container_event>& snapshot) {
-        for (auto& ev : snapshot)
-          added(self->state, *ev.info);
-      },
-      [self](caf::error& err) {
-        log::error("traceloop cannot subscribe to the registry",
-                   {{"error", render(err)}});
-        self->quit(err);
-      });
+  subscribe_to_all(
+    self, st.registry,
+    [self](const container_info& c) { added(self->state, c); },
+    [](const caf::error& err) {
+      log::error("traceloop cannot subscribe to the registry",
+                 {{"error", render(err)}});
+    });
   return {
     [self](event_atom, const container_event& ev) {
       // A map create and update on this thread, before the ack: the
