@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/traceloop/decode.hpp"
 #include "messages/event_json.hpp"
+#include "messages/msgpack_adaptors.hpp"
 
 namespace nw {
 
@@ -121,6 +123,57 @@ std::string format_net(const std::vector<net_stats>& xs, output_format fmt) {
     out += col(short_id(x.id), 14) + col(x.name, 24) + counters_columns(&x)
            + (x.note.empty() ? join(x.interfaces, ",") : x.note) + "\n";
   return out;
+}
+
+std::string format_traceloop_list(const std::vector<traceloop_ring_info>& xs,
+                                  output_format fmt) {
+  std::string out;
+  if (fmt == output_format::json) {
+    for (auto& x : xs) {
+      nlohmann::ordered_json j;
+      j["id"] = x.id;
+      j["name"] = x.name;
+      j["mntns"] = x.mntns;
+      j["live"] = x.live;
+      j["bytes"] = x.bytes;
+      out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+             + "\n";
+    }
+    return out;
+  }
+  out = col("ID", 14) + col("NAME", 24) + col("LIVE", 6) + col("BYTES", 12)
+        + "MNTNS\n";
+  for (auto& x : xs)
+    out += col(short_id(x.id), 14) + col(x.name, 24)
+           + col(x.live ? "yes" : "no", 6) + num(x.bytes, 12)
+           + std::to_string(x.mntns) + "\n";
+  return out;
+}
+
+std::string format_traceloop_dump(const traceloop_dump& x, dump_format fmt) {
+  std::string out;
+  switch (fmt) {
+    case dump_format::msgpack:
+      return to_msgpack(x);
+    case dump_format::json:
+      for (auto& line : x.lines)
+        out += traceloop::json_line(line);
+      out += traceloop::json_summary(x.overwritten, x.lost);
+      return out;
+    case dump_format::table:
+      break;
+  }
+  out = traceloop::table_header();
+  for (auto& line : x.lines)
+    out += traceloop::table_line(line);
+  out += traceloop::table_footer(x.overwritten, x.lost);
+  return out;
+}
+
+std::string format_traceloop_deleted(const traceloop_ring_info& x) {
+  return "deleted the traceloop ring of " + x.id + " (" + x.name + ", "
+         + (x.live ? "running: no longer traced" : "gone") + "), "
+         + std::to_string(x.bytes) + " bytes freed\n";
 }
 
 std::string event_table_header() {

@@ -8,6 +8,7 @@
 
 #include "messages/container_event.hpp"
 #include "messages/net_stats.hpp"
+#include "messages/traceloop.hpp"
 
 namespace nw {
 
@@ -27,6 +28,25 @@ std::string format_ps(const std::vector<container_event>& xs, output_format fmt,
 /// one JSON line per container with exactly the keys `id, name, rx_packets,
 /// rx_bytes, tx_packets, tx_bytes` (CONTRACTS.md), in that order.
 std::string format_net(const std::vector<net_stats>& xs, output_format fmt);
+
+/// Renders `traceloop list` results: a table (ID NAME LIVE BYTES MNTNS;
+/// LIVE is "yes" for a running container's ring, "no" for a gone one's
+/// kept for post-mortem reads), or one JSON line per ring with exactly the
+/// keys `id, name, mntns, live, bytes`, in that order.
+std::string format_traceloop_list(const std::vector<traceloop_ring_info>& xs,
+                                  output_format fmt);
+
+/// Formats of `traceloop show -o`.
+enum class dump_format { table, json, msgpack };
+
+/// Renders one read of a ring (`traceloop show`): the table (decode.hpp's
+/// header, a line per syscall, the overwritten/lost footer), JSON lines
+/// (a line per syscall, then the summary line), or the whole dump as one
+/// msgpack map (messages/msgpack_adaptors.hpp: field names as keys).
+std::string format_traceloop_dump(const traceloop_dump& x, dump_format fmt);
+
+/// What `traceloop delete` prints: the ring deleted (one line).
+std::string format_traceloop_deleted(const traceloop_ring_info& x);
 
 /// The table header of event lines.
 std::string event_table_header();
