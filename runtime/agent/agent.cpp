@@ -91,6 +91,29 @@ bool check_iface_name(const std::string& name, std::string& error) {
   return true;
 }
 
+bool parse_traceloop_flag(const std::string& text, std::optional<selector>& out,
+                          std::string& error) {
+  if (text == "none") {
+    out.reset();
+    return true;
+  }
+  if (text == "all") {
+    out = selector{};
+    return true;
+  }
+  // The empty selector would mean all: make that explicit.
+  if (text.find_first_not_of(" \t;") == std::string::npos) {
+    error = "'" + text + "' selects nothing in particular: say all, none "
+            + "or a SELECTOR (key=v1,v2;key2=!v3)";
+    return false;
+  }
+  selector sel;
+  if (!parse_selector(text, sel, error))
+    return false;
+  out = std::move(sel);
+  return true;
+}
+
 int run_agent(const agent_options& opts) {
   if (!is_loopback(opts.listen.host)) {
     log::error("refusing to listen on a non-loopback address: the facade is "
@@ -150,6 +173,8 @@ int run_agent(const agent_options& opts) {
   gopts.edge.use_pidfd = opts.use_pidfd;
   gopts.state_roots = opts.state_roots;
   gopts.pin_path = opts.pin_path;
+  gopts.traceloop = opts.traceloop;
+  gopts.traceloop_budget = opts.traceloop_budget;
   gopts.tc = opts.tc;
   gopts.tc_ifaces = opts.tc_ifaces;
   gopts.tc_program = opts.tc_program;
@@ -167,6 +192,14 @@ int run_agent(const agent_options& opts) {
     return 1;
   }
   auto& g = *spawned;
+  if (g.traceloop)
+    log::info(
+      "traceloop on",
+      {{"select", opts.traceloop->clauses.empty() ? std::string{"all"}
+                                                  : to_string(*opts.traceloop)},
+       {"memory_mib", std::to_string(opts.traceloop_budget >> 20)}});
+  else if (script && opts.traceloop)
+    log::info("no traceloop on a scripted kernel");
   int rc = 0;
   auto port = caf::io::publish(g.node, opts.listen.port,
                                opts.listen.host.c_str(), true);

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "messages/selector.hpp"
 #include "runtime/agent/output.hpp"
 #include "runtime/kernel/record_writer.hpp"
 #include "runtime/kernel/scenario.hpp"
@@ -50,6 +52,11 @@ struct agent_options {
   /// `--tc-program FILE.o:SECTION`: the program in the dispatcher's slot;
   /// empty: the per-container counters.
   std::string tc_program;
+  /// `--traceloop all|none|SELECTOR`: the containers (never sandboxes)
+  /// given a syscall ring from the start; nullopt (none): no traceloop.
+  std::optional<selector> traceloop = selector{};
+  /// `--traceloop-memory MIB`, in bytes: what the rings may pin.
+  uint64_t traceloop_budget = uint64_t{256} << 20;
   /// The runtimes' state roots scanned at start (empty: no scan).
   std::vector<std::string> state_roots;
   /// `--record FILE`: write what the kernel answered as a scenario.
@@ -73,6 +80,27 @@ int run_events(const endpoint& node, const std::string& select, bool all,
 /// has none (it runs with --no-tc) or cannot be reached.
 int run_net(const endpoint& node, const std::string& select, bool all,
             output_format fmt);
+
+/// `traceloop list`: the rings the agent holds (live and gone), in id order.
+int run_traceloop_list(const endpoint& node, output_format fmt);
+/// `traceloop show C`: one read of container C's ring (id, unique id
+/// prefix or name; gone containers too).
+int run_traceloop_show(const endpoint& node, const std::string& container,
+                       dump_format fmt);
+/// `traceloop delete C`: frees C's ring (a running C is no longer traced).
+int run_traceloop_delete(const endpoint& node, const std::string& container);
+/// `traceloop start [SELECTOR]`: traces the running containers that match
+/// (all when empty or `all`) and new ones that do; prints how many are
+/// traced now. A bad selector exits 2.
+int run_traceloop_start(const endpoint& node, const std::string& select);
+/// `traceloop stop`: stops tracing (rings stay for reading).
+int run_traceloop_stop(const endpoint& node);
+
+/// Parses `agent --traceloop`: `all` (every non-sandbox container), `none`
+/// (nullopt) or a SELECTOR. False with `error` set (an empty text, or the
+/// selector parser's message).
+bool parse_traceloop_flag(const std::string& text, std::optional<selector>& out,
+                          std::string& error);
 
 /// Checks `agent --tc-program`: `FILE.o:SECTION`, both parts non-empty,
 /// FILE a readable regular file. False with `error` saying what is wrong.

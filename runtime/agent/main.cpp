@@ -90,6 +90,29 @@ int main(int argc, char** argv) {
                  "FILE.o, which must be readable) in the dispatcher's slot "
                  "instead of the per-container counters; not with --no-tc")
     ->type_name("FILE.o:SECTION");
+  std::string traceloop_text = "all";
+  agent
+    ->add_option(
+      "--traceloop", traceloop_text,
+      "traceloop, the syscall flight recorder, on by default for every "
+      "non-sandbox container: each gets an in-kernel ring of its latest "
+      "syscalls from its start, read with `nodewatch traceloop show`; a "
+      "gone container's ring is kept for post-mortem reads until deleted "
+      "or evicted by --traceloop-memory. all, none (no traceloop at all; "
+      "`traceloop` commands fail) or a SELECTOR (as for ps; sandboxes "
+      "never). The real kernel only: ignored with --scenario")
+    ->type_name("all|none|SELECTOR")
+    ->capture_default_str();
+  int64_t traceloop_mib = 256;
+  agent
+    ->add_option("--traceloop-memory", traceloop_mib,
+                 "memory all traceloop rings may pin, in MiB (one ring: 128 "
+                 "KiB per CPU); over it, gone containers' rings are evicted, "
+                 "least recently gone first, and a new container is not "
+                 "traced if only running ones' rings are left")
+    ->type_name("MIB")
+    ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+    ->capture_default_str();
   auto state_roots = nw::default_state_roots();
   agent
     ->add_option("--state-root", state_roots,
@@ -181,6 +204,51 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"table", "json"}))
     ->capture_default_str();
 
+  // -- traceloop --------------------------------------------------------------
+  auto traceloop = app.add_subcommand(
+    "traceloop", "the agent's syscall rings, one per traced container "
+                 "(live, or gone and kept for post-mortem reads); fails if "
+                 "the agent runs with --traceloop none");
+  traceloop->require_subcommand(1);
+  auto tl_list = traceloop->add_subcommand(
+    "list", "the rings the agent holds, in id order");
+  std::string tl_list_output = "table";
+  tl_list->add_option("-o,--output", tl_list_output, "output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+  auto tl_show = traceloop->add_subcommand(
+    "show", "read container C's ring, oldest syscall first, with the "
+            "records overwritten and lost since it was created");
+  std::string tl_show_c;
+  tl_show
+    ->add_option("C", tl_show_c,
+                 "the container: full id, unique id prefix, or name; gone "
+                 "containers too")
+    ->required();
+  std::string tl_show_output = "table";
+  tl_show
+    ->add_option("-o,--output", tl_show_output,
+                 "output format; msgpack writes the whole read as one "
+                 "msgpack map to stdout")
+    ->check(CLI::IsMember({"table", "json", "msgpack"}))
+    ->capture_default_str();
+  auto tl_delete = traceloop->add_subcommand(
+    "delete", "free container C's ring (a running C is no longer traced)");
+  std::string tl_delete_c;
+  tl_delete
+    ->add_option("C", tl_delete_c,
+                 "the container: full id, unique id prefix, or name")
+    ->required();
+  auto tl_start = traceloop->add_subcommand(
+    "start", "trace the running containers matching SELECTOR and the new "
+             "ones that match (replaces the agent's selection)");
+  std::string tl_start_select;
+  tl_start->add_option("SELECTOR", tl_start_select,
+                       "as for ps; empty or `all`: every non-sandbox "
+                       "container");
+  auto tl_stop = traceloop->add_subcommand(
+    "stop", "stop tracing every container; the rings stay for reading");
+
   // -- simulate ---------------------------------------------------------------
   auto simulate = app.add_subcommand(
     "simulate", "run the agent on a scenario in virtual time and print the "
@@ -209,7 +277,7 @@ int main(int argc, char** argv) {
   nw::endpoint node;
   std::string error;
   // Only clients talk to a node; `agent` and `simulate` ignore --node.
-  if (*ps || *events || *net) {
+  if (*ps || *events || *net || *traceloop) {
     if (node_text.find(',') != std::string::npos) {
       nw::log::error("--node takes one HOST:PORT until multi-node support "
                      "exists",
@@ -260,6 +328,11 @@ int main(int argc, char** argv) {
       nw::log::error("bad --tc-program", {{"error", error}});
       return 2;
     }
+    if (!nw::parse_traceloop_flag(traceloop_text, opts.traceloop, error)) {
+      nw::log::error("bad --traceloop", {{"error", error}});
+      return 2;
+    }
+    opts.traceloop_budget = static_cast<uint64_t>(traceloop_mib) << 20;
     opts.tc = tc;
     opts.tc_ifaces = tc_ifaces;
     opts.tc_program = tc_program;
@@ -286,6 +359,20 @@ int main(int argc, char** argv) {
                           to_format(events_output));
   if (*net)
     return nw::run_net(node, net_select, net_all, to_format(net_output));
+  if (*tl_list)
+    return nw::run_traceloop_list(node, to_format(tl_list_output));
+  if (*tl_show)
+    return nw::run_traceloop_show(
+      node, tl_show_c,
+      tl_show_output == "json"      ? nw::dump_format::json
+      : tl_show_output == "msgpack" ? nw::dump_format::msgpack
+                                    : nw::dump_format::table);
+  if (*tl_delete)
+    return nw::run_traceloop_delete(node, tl_delete_c);
+  if (*tl_start)
+    return nw::run_traceloop_start(node, tl_start_select);
+  if (*tl_stop)
+    return nw::run_traceloop_stop(node);
   if (*simulate)
     return nw::run_simulate(simulate_file, to_format(simulate_output));
   return 2;
