@@ -50,8 +50,10 @@ struct command_result {
 
 /// `name` if it has a slash, else the first executable of that name in the
 /// usual directories (ip and tc live in /usr/sbin, which a normal user's
-/// PATH may lack).
-inline std::string find_program(const std::string& name) {
+/// PATH may lack), else `name` itself (the spawn then fails with ENOENT).
+/// Not runc_fixture.hpp's find_program, which says "" for none: the two
+/// headers are included together.
+inline std::string tool_path(const std::string& name) {
   if (name.find('/') != std::string::npos)
     return name;
   for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
@@ -62,7 +64,7 @@ inline std::string find_program(const std::string& name) {
   return name;
 }
 
-/// Runs `argv` (argv[0] found by find_program()) with
+/// Runs `argv` (argv[0] found by tool_path()) with
 /// stdin from /dev/null, collecting stdout and stderr.
 inline command_result run(const std::vector<std::string>& argv) {
   if (argv.empty())
@@ -80,7 +82,7 @@ inline command_result run(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
   pid_t pid = -1;
-  auto program = find_program(argv[0]);
+  auto program = tool_path(argv[0]);
   auto err
     = ::posix_spawn(&pid, program.c_str(), &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);

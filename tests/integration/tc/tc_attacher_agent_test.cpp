@@ -43,12 +43,7 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-// netns_fixture.hpp and runc_fixture.hpp both define nw::test::find_program
-// (with different results for a program not found): the former's is renamed
-// here, for this file only.
-#define find_program netns_find_program
 #include "tests/integration/support/netns_fixture.hpp"
-#undef find_program
 
 #include "messages/errors.hpp"
 #include "runtime/agent/assembly.hpp"
