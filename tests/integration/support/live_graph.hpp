@@ -7,6 +7,7 @@
 //   nw::test::live_graph agent{opts};        // spawned, subscribed, played
 //   auto ev = agent.seen().wait(nw::event_kind::added, id, 5s);
 //   auto c = agent.edge_counters();
+//   caf::scoped_actor self{agent.system()};  // ask agent.handles().node
 //
 // Every wait has a deadline; the destructor stops the graph.
 #pragma once
@@ -108,6 +109,17 @@ public:
 
   event_tally& seen() {
     return *seen_;
+  }
+
+  /// The spawned graph's handles (the node facade, traceloop, ...), to ask
+  /// them directly.
+  const graph& handles() const {
+    return g_;
+  }
+
+  /// The actor system the graph runs in (for scoped actors).
+  caf::actor_system& system() {
+    return sys_;
   }
 
   /// The edge's counters (empty if it does not answer within 10 s).
