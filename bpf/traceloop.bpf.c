@@ -261,6 +261,13 @@ int nw_traceloop_exit(struct bpf_raw_tracepoint_args* ctx) {
     seq = th->seq;
     nr = th->nr;
     th->inside = 0;
+  } else {
+    /* Begun before the ring was routed (or a fork child's first return):
+     * the number is still in the saved registers. */
+    struct pt_regs* regs = (struct pt_regs*)ctx->args[0];
+    __u64 orig = 0;
+    bpf_probe_read_kernel(&orig, sizeof(orig), &regs->orig_ax);
+    nr = (__u32)orig;
   }
   __u64 w = reserve(ring);
   struct nw_tl_exit* x = (void*)&ring->data[w & NW_TL_RING_MASK];

@@ -214,7 +214,9 @@ decoded_syscall decode(const syscall_record& r, const syscall_table& names,
   out.tid = r.tid;
   out.comm = r.comm.substr(0, r.comm.find('\0'));
   out.syscall = names.name(r.nr);
-  if (auto* f = formats.find(r.nr)) {
+  if (!r.has_enter) {
+    // Nothing of the arguments was recorded: none are shown.
+  } else if (auto* f = formats.find(r.nr)) {
     out.params.reserve(f->params.size());
     for (size_t i = 0; i < f->params.size() && i < r.args.size(); ++i) {
       auto& p = f->params[i];

@@ -14,6 +14,9 @@
 //   (quote_bytes): "hello\n", other non-printables as \xNN, `...` after a
 //   truncated one; a failed capture shows the pointer.
 //
+// A syscall whose enter was not recorded (it began before the ring was
+// routed, or a fork child's first return) has no params.
+//
 // Return values:
 // - a value in -4095..-1 is an error: JSON `"ret": -1, "errno": "ENOENT"`,
 //   table `= -1 ENOENT (No such file or directory)`. Names come from glibc

@@ -169,9 +169,18 @@ void decode_rings(const std::vector<cpu_copy>& cpus, int64_t mono_to_real,
   std::stable_sort(order.begin(), order.end(),
                    [](auto* a, auto* b) { return a->first_ts < b->first_ts; });
   out.records.reserve(out.records.size() + order.size());
+  // An exit alone carries no comm: its thread's other records have it.
+  std::map<uint32_t, std::string> comm_of;
+  for (auto* p : order)
+    if (p->has_enter)
+      comm_of.emplace(p->rec.tid, p->rec.comm);
   for (auto* p : order) {
     auto r = std::move(p->rec);
+    r.has_enter = p->has_enter;
     r.unfinished = p->has_enter && !r.has_exit;
+    if (!p->has_enter)
+      if (auto i = comm_of.find(r.tid); i != comm_of.end())
+        r.comm = i->second;
     r.ts_ns
       = static_cast<uint64_t>(static_cast<int64_t>(r.ts_ns) + mono_to_real);
     out.records.push_back(std::move(r));

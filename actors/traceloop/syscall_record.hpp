@@ -38,6 +38,10 @@ struct syscall_record {
   std::array<uint64_t, 6> args{};
   /// Per argument index: what was captured behind it, if anything.
   std::array<std::optional<capture>, 6> captures;
+  /// The enter was seen: `args` and `captures` hold what it recorded. An
+  /// exit alone (the syscall began before the ring was routed, or a fork
+  /// child's first return) has neither.
+  bool has_enter = true;
   /// The exit was seen: `ret` holds the raw return value.
   bool has_exit = false;
   int64_t ret = 0;

@@ -184,7 +184,8 @@ resolve(traceloop_state& st, const std::string& query) {
         out += ", ...";
         break;
       }
-      out += (out.empty() ? "" : ", ") + i->first.substr(0, 12) + " ("
+      // Full ids: a prefix of 12 says nothing when the query was longer.
+      out += (out.empty() ? "" : ", ") + i->first + " ("
              + i->second.info.name + ")";
     }
     return out;

@@ -155,6 +155,16 @@ BOOST_AUTO_TEST_CASE(a_childs_syscalls_paired_and_captured) {
   for (auto& s : r.records)
     enoent = enoent || (s.has_exit && s.ret == -ENOENT);
   BOOST_TEST(enoent, "no syscall failed with ENOENT");
+  // Exits without their enter (the forked children's first returns) still
+  // name their syscall and their thread.
+  size_t exits_alone = 0;
+  for (auto& s : r.records)
+    if (!s.has_enter) {
+      ++exits_alone;
+      BOOST_TEST(s.nr >= 0);
+      BOOST_TEST(!s.comm.empty());
+    }
+  BOOST_TEST(exits_alone > 0u, "no fork child's first return seen");
   // exit_group never returns.
   auto* bye = find(r, SYS_exit_group);
   BOOST_TEST_REQUIRE(bye != nullptr);
