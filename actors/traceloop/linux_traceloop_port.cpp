@@ -50,23 +50,23 @@ public:
     return rec_->erase(mntns, error);
   }
 
-  void read(uint64_t ring, std::vector<syscall_line>& lines,
-            uint64_t& overwritten, uint64_t& lost) override {
+  void read(uint64_t ring, traceloop::ring_read& out) override {
     auto i = rings_.find(ring);
     if (i == rings_.end())
       return;
-    traceloop::ring_read r;
-    i->second->read(r);
-    if (r.corrupt != 0)
+    i->second->read(out);
+    if (out.corrupt != 0)
       log::warn("traceloop: records that cannot be were skipped",
-                {{"corrupt", std::to_string(r.corrupt)}});
-    auto& names = traceloop::syscall_table::native();
-    auto& formats = traceloop::format_table::native();
-    lines.reserve(r.records.size());
-    for (auto& rec : r.records)
-      lines.push_back(traceloop::decode(rec, names, formats));
-    overwritten = r.overwritten;
-    lost = r.lost;
+                {{"corrupt", std::to_string(out.corrupt)}});
+  }
+
+  std::function<syscall_line(const traceloop::syscall_record&)>
+  decoder() const override {
+    // The process-wide tables: built once, immutable, thread-safe.
+    return [](const traceloop::syscall_record& rec) {
+      return traceloop::decode(rec, traceloop::syscall_table::native(),
+                               traceloop::format_table::native());
+    };
   }
 
   void destroy(uint64_t ring) override {

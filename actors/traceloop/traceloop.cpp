@@ -4,6 +4,7 @@
 #include <map>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -185,8 +186,8 @@ resolve(traceloop_state& st, const std::string& query) {
         break;
       }
       // Full ids: a prefix of 12 says nothing when the query was longer.
-      out += (out.empty() ? "" : ", ") + i->first + " ("
-             + i->second.info.name + ")";
+      out += (out.empty() ? "" : ", ") + i->first + " (" + i->second.info.name
+             + ")";
     }
     return out;
   };
@@ -204,6 +205,22 @@ resolve(traceloop_state& st, const std::string& query) {
                                      : "; rings: " + list(all)));
 }
 
+/// Decodes one read and delivers it, then quits.
+void decode_worker(
+  caf::event_based_actor*, traceloop::ring_read raw,
+  std::function<syscall_line(const traceloop::syscall_record&)> decode,
+  traceloop_ring_info info,
+  caf::typed_response_promise<traceloop_dump> promise) {
+  traceloop_dump dump;
+  dump.ring = std::move(info);
+  dump.lines.reserve(raw.records.size());
+  for (auto& r : raw.records)
+    dump.lines.push_back(decode(r));
+  dump.overwritten = raw.overwritten;
+  dump.lost = raw.lost;
+  promise.deliver(std::move(dump));
+}
+
 traceloop_actor::behavior_type traceloop_behavior(traceloop_ptr self,
                                                   traceloop_config cfg) {
   auto& st = self->state;
@@ -211,6 +228,11 @@ traceloop_actor::behavior_type traceloop_behavior(traceloop_ptr self,
   st.port = std::move(cfg.port);
   st.select = std::move(cfg.select);
   st.budget = cfg.budget;
+  if (st.budget < st.port->ring_bytes())
+    log::warn("traceloop: the memory budget is smaller than one ring; "
+              "nothing will be traced",
+              {{"budget", std::to_string(st.budget)},
+               {"ring_bytes", std::to_string(st.port->ring_bytes())}});
   subscribe_to_all(
     self, st.registry,
     [self](const container_info& c) { added(self->state, c); },
@@ -240,13 +262,17 @@ traceloop_actor::behavior_type traceloop_behavior(traceloop_ptr self,
       auto i = resolve(st, query);
       if (!i)
         return std::move(i.error());
-      traceloop_dump dump;
-      dump.ring = (*i)->second.info;
-      st.port->read((*i)->second.ring, dump.lines, dump.overwritten, dump.lost);
+      // Copy and pair here (bounded); decode on a worker: a full ring is
+      // tens of thousands of lines, and this actor's acks hold starts.
+      traceloop::ring_read raw;
+      st.port->read((*i)->second.ring, raw);
       ++st.ctr["traceloop_reads"];
-      st.ctr["traceloop_overwritten_read"] += dump.overwritten;
-      st.ctr["traceloop_lost_read"] += dump.lost;
-      return dump;
+      st.ctr["traceloop_overwritten_read"] += raw.overwritten;
+      st.ctr["traceloop_lost_read"] += raw.lost;
+      auto promise = self->make_response_promise<traceloop_dump>();
+      self->spawn(decode_worker, std::move(raw), st.port->decoder(),
+                  (*i)->second.info, promise);
+      return promise;
     },
     [self](traceloop_atom, remove_atom,
            const std::string& query) -> caf::result<traceloop_ring_info> {
@@ -260,12 +286,18 @@ traceloop_actor::behavior_type traceloop_behavior(traceloop_ptr self,
       return info;
     },
     [self](traceloop_atom, start_atom, selector& sel) {
+      // The new selection replaces the old one: live containers that no
+      // longer match stop being traced (their rings stay).
       auto& st = self->state;
       st.select = std::move(sel);
       uint64_t n = 0;
-      for (auto& [id, c] : st.live)
-        if (selected(st, c) && trace(st, c))
-          ++n;
+      for (auto& [id, c] : st.live) {
+        if (selected(st, c)) {
+          n += trace(st, c) ? 1 : 0;
+        } else if (auto i = st.rings.find(id); i != st.rings.end()) {
+          untrace(st, i->second);
+        }
+      }
       return n;
     },
     [self](traceloop_atom, stop_atom) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,15 @@ public:
   /// Stops sending `mntns` anywhere (unknown: fine).
   virtual bool unroute(uint64_t mntns, std::string& error) = 0;
 
-  /// Reads a ring (it keeps recording) and decodes it, oldest first.
-  virtual void read(uint64_t ring, std::vector<syscall_line>& lines,
-                    uint64_t& overwritten, uint64_t& lost)
-    = 0;
+  /// Copies a ring (it keeps recording) and pairs its records, oldest
+  /// first: bounded (a copy of the ring), on the actor's thread.
+  virtual void read(uint64_t ring, traceloop::ring_read& out) = 0;
+
+  /// Turns records into lines with the node's names and formats.
+  /// Thread-safe and independent of the port's lifetime: the actor runs it
+  /// on a worker, away from the acks that hold container starts.
+  virtual std::function<syscall_line(const traceloop::syscall_record&)>
+  decoder() const = 0;
 
   /// Frees a ring (unrouted first).
   virtual void destroy(uint64_t ring) = 0;
