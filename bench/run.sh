@@ -14,7 +14,11 @@
 # and needs those too, plus containerd or podman (a note per manager it
 # cannot run); tc_bench reads `--rounds N` (attach rounds), `--ifaces N`,
 # `--packet-rounds N` and `--packets N`, and needs root (without it, a
-# note and no rows).
+# note and no rows); traceloop_bench reads `--rounds N` (clean rounds
+# wanted), `--budget-s S`, `--calls N`, `--slow-calls N`, `--arms LIST` and
+# `--variant FILE.bpf.o`, needs root, runc and busybox-static (a note and
+# no rows otherwise) and strace, perf and bpftrace for their rows, and
+# runs for up to ~5 minutes.
 #
 # The benchmarks are not part of `all` or of the tests: this builds the
 # `bench` target, which calls back here with `--run --config=CONFIG
