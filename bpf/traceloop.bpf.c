@@ -68,7 +68,8 @@ struct {
 } threads SEC(".maps");
 
 /* The ring of the current task's container on this CPU, or NULL. */
-static __always_inline struct nw_tl_ring* current_ring(struct task_struct* task) {
+static __always_inline struct nw_tl_ring*
+current_ring(struct task_struct* task) {
   __u64 mntns = task->nsproxy->mnt_ns->ns.inum;
   void* ring = bpf_map_lookup_elem(&traceloop_rings, &mntns);
   if (!ring)
@@ -84,8 +85,8 @@ static __always_inline __u64 reserve(struct nw_tl_ring* ring) {
   __u64 off = w & NW_TL_RING_MASK;
   if (off + NW_TL_RECORD_MAX > NW_TL_RING_BYTES) {
     __u64 rest = NW_TL_RING_BYTES - off;
-    struct nw_tl_trailer* t =
-      (void*)&ring->data[(NW_TL_RING_BYTES - sizeof(*t)) & NW_TL_RING_MASK];
+    struct nw_tl_trailer* t
+      = (void*)&ring->data[(NW_TL_RING_BYTES - sizeof(*t)) & NW_TL_RING_MASK];
     t->size = rest;
     t->kind = NW_TL_PAD;
     w += rest;
@@ -122,8 +123,8 @@ static __always_inline void set_trailer(struct nw_tl_trailer* t, __u8 kind,
 /* Reads `len` bytes (a string if `string`) from user address `src` into a
  * capture record. */
 static __always_inline void capture(struct nw_tl_ring* ring, __u32 tid,
-                                    __u64 ts, __u32 seq, __u32 arg,
-                                    __u64 src, __u64 len, int string) {
+                                    __u64 ts, __u32 seq, __u32 arg, __u64 src,
+                                    __u64 len, int string) {
   __u64 w = reserve(ring);
   __u64 off = w & NW_TL_RING_MASK;
   struct nw_tl_capture* c = (void*)&ring->data[off];
@@ -144,7 +145,7 @@ static __always_inline void capture(struct nw_tl_ring* ring, __u32 tid,
     }
     n = bpf_probe_read_user(data, len & (NW_TL_CAPTURE_MAX * 2 - 1),
                             (const void*)src)
-          == 0
+            == 0
           ? (long)len
           : -1;
   }
@@ -161,20 +162,27 @@ static __always_inline void capture(struct nw_tl_ring* ring, __u32 tid,
   c->arg = arg;
   c->flags = flags;
   c->len = n;
-  struct nw_tl_trailer* t =
-    (void*)&ring->data[(off + size - sizeof(*t)) & (NW_TL_RING_MASK | (NW_TL_RECORD_MAX - 1))];
+  struct nw_tl_trailer* t
+    = (void*)&ring->data[(off + size - sizeof(*t))
+                         & (NW_TL_RING_MASK | (NW_TL_RECORD_MAX - 1))];
   set_trailer(t, NW_TL_CAPTURE, size);
   commit(ring, w, size);
 }
 
 static __always_inline __u64 arg_of(const __u64 args[6], __u32 i) {
   switch (i) {
-  case 0: return args[0];
-  case 1: return args[1];
-  case 2: return args[2];
-  case 3: return args[3];
-  case 4: return args[4];
-  default: return args[5];
+    case 0:
+      return args[0];
+    case 1:
+      return args[1];
+    case 2:
+      return args[2];
+    case 3:
+      return args[3];
+    case 4:
+      return args[4];
+    default:
+      return args[5];
   }
 }
 
@@ -184,8 +192,8 @@ int nw_traceloop_enter(struct bpf_raw_tracepoint_args* ctx) {
   struct nw_tl_ring* ring = current_ring(task);
   if (!ring)
     return 0;
-  struct thread_state* th = bpf_task_storage_get(
-    &threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  struct thread_state* th
+    = bpf_task_storage_get(&threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!th) {
     ring->lost += 1;
     return 0;
@@ -220,8 +228,8 @@ int nw_traceloop_enter(struct bpf_raw_tracepoint_args* ctx) {
 
   if (nr >= NW_TL_MAX_NR)
     return 0;
-  struct nw_traceloop_capture_spec* spec =
-    bpf_map_lookup_elem(&capture_specs, &nr);
+  struct nw_traceloop_capture_spec* spec
+    = bpf_map_lookup_elem(&capture_specs, &nr);
   if (!spec)
     return 0;
 #pragma unroll

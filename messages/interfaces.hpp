@@ -14,9 +14,9 @@
 #include "messages/container_event.hpp"
 #include "messages/container_info.hpp"
 #include "messages/net_stats.hpp"
-#include "messages/traceloop.hpp"
 #include "messages/selector.hpp"
 #include "messages/status.hpp"
+#include "messages/traceloop.hpp"
 
 namespace nw {
 
@@ -25,8 +25,8 @@ using counters = std::map<std::string, uint64_t>;
 
 /// Anything that reports named counters (the registry, the kernel edge,
 /// the subscribers): what `status` gathers.
-using counters_source_actor = caf::typed_actor<
-  caf::replies_to<get_atom, counters_atom>::with<counters>>;
+using counters_source_actor
+  = caf::typed_actor<caf::replies_to<get_atom, counters_atom>::with<counters>>;
 
 /// Receives the registry's lifecycle events and acknowledges each one. The
 /// registry holds a container's start until the `added` acks are in (or the
@@ -113,8 +113,7 @@ using node_actor = caf::typed_actor<
   // Network counters of the live containers matching the selector
   // (sandboxes only if the bool is true), in id order; an error when the
   // agent runs without TC (`--no-tc`).
-  caf::replies_to<net_atom, selector,
-                  bool>::with<std::vector<net_stats>>,
+  caf::replies_to<net_atom, selector, bool>::with<std::vector<net_stats>>,
   // traceloop, as the traceloop actor answers it; an error when the agent
   // runs without it.
   caf::replies_to<traceloop_atom,

@@ -50,9 +50,9 @@ public:
   virtual uint64_t host_netns() const = 0;
 
   /// Opens the network namespace `netns` through process `pid` (whose
-  /// netns it must be; 0: this process, for the host's own) and keeps it open until close_netns(); starts its
-  /// counters at zero. False with the reason (the process is gone, its
-  /// netns is another one).
+  /// netns it must be; 0: this process, for the host's own) and keeps it open
+  /// until close_netns(); starts its counters at zero. False with the reason
+  /// (the process is gone, its netns is another one).
   virtual bool open_netns(uint64_t netns, uint32_t pid, std::string& error) = 0;
 
   /// Closes it and drops its counters (unknown: nothing happens).

@@ -25,7 +25,6 @@ namespace {
 
 constexpr const char* tracefs_path = "/sys/kernel/tracing";
 
-
 std::string slot(const char* p, size_t size) {
   return std::string{p, ::strnlen(p, size)};
 }

@@ -79,8 +79,8 @@ struct traced_child {
 std::vector<nw_traceloop_capture_spec> specs() {
   // By hand here (formats.hpp derives them from tracefs in the agent).
   std::vector<nw_traceloop_capture_spec> s(NW_TL_MAX_NR);
-  s[SYS_openat].rules[0] = {NW_TRACELOOP_CAPTURE_STRING, 1,
-                            NW_TRACELOOP_NO_ARG, 0};
+  s[SYS_openat].rules[0]
+    = {NW_TRACELOOP_CAPTURE_STRING, 1, NW_TRACELOOP_NO_ARG, 0};
   s[SYS_write].rules[0] = {NW_TRACELOOP_CAPTURE_BUFFER_IN, 1, 2, 0};
   s[SYS_read].rules[0] = {NW_TRACELOOP_CAPTURE_BUFFER_OUT, 1, 2, 0};
   return s;

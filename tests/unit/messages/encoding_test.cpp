@@ -177,8 +177,15 @@ process_exited sample_exit() {
 }
 
 net_stats sample_net(std::string id = "c0ffee0123456789") {
-  return {std::move(id), "web",  4026532294ull,  17, 1 << 20, 23,
-          uint64_t{5} << 40,     {"veth1a2b", ""}, "attach failed: ENODEV"};
+  return {std::move(id),
+          "web",
+          4026532294ull,
+          17,
+          1 << 20,
+          23,
+          uint64_t{5} << 40,
+          {"veth1a2b", ""},
+          "attach failed: ENODEV"};
 }
 
 syscall_param sample_param() {
@@ -247,8 +254,8 @@ NW_SAMPLE(std::vector<traceloop_ring_info>,
           (std::vector<traceloop_ring_info>{sample_ring("a"),
                                             traceloop_ring_info{}}))
 NW_SAMPLE(traceloop_dump,
-          (traceloop_dump{sample_ring(), {sample_line(), syscall_line{}}, 7,
-                          9}))
+          (traceloop_dump{
+            sample_ring(), {sample_line(), syscall_line{}}, 7, 9}))
 
 NW_SAMPLE(node_status,
           (node_status{"0.1.0",
