@@ -41,8 +41,10 @@ sed -i -e 's/"terminal": true/"terminal": false/' \
        -e 's|"sh"$|"sh", "-c", "echo hello from $(hostname); sleep 2"|' \
        "$tmp/bundle/config.json"
 
+# The demo's own CA and certificates: agent and client talk mutual TLS.
+"$nw" certs init --dir "$tmp/tls" >/dev/null
 echo "== starting the agent (events below: one line each)"
-"$nw" agent --listen 127.0.0.1:0 --poll-interval 100 >/dev/stdout 2>"$tmp/agent.log" &
+"$nw" agent --listen 127.0.0.1:0 --tls-dir "$tmp/tls" --poll-interval 100 >/dev/stdout 2>"$tmp/agent.log" &
 agent=$!
 for _ in $(seq 200); do
   grep -q 'listen=127.0.0.1:[0-9]' "$tmp/agent.log" && break
@@ -68,7 +70,7 @@ wait_stopped() {
 for id in demo-1 demo-2 demo-3; do run_container "$id"; done
 sleep 0.5
 echo "== nodewatch ps, while they run"
-"$nw" --node "127.0.0.1:$port" ps -o wide
+"$nw" --tls-dir "$tmp/tls" --node "127.0.0.1:$port" ps -o wide
 for id in demo-1 demo-2 demo-3; do
   wait_stopped "$id"
   runc --root "$tmp/runc" delete "$id"

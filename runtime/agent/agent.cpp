@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <optional>
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -13,11 +14,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/io/publish.hpp>
-#include <caf/io/unpublish.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include "messages/errors.hpp"
 #include "runtime/agent/assembly.hpp"
+#include "runtime/agent/certs.hpp"
 #include "runtime/agent/commands.hpp"
 #include "runtime/kernel/log.hpp"
 
@@ -115,9 +118,10 @@ bool parse_traceloop_flag(const std::string& text, std::optional<selector>& out,
 }
 
 int run_agent(const agent_options& opts) {
-  if (!is_loopback(opts.listen.host)) {
-    log::error("refusing to listen on a non-loopback address: the facade is "
-               "plain TCP until mutual TLS exists; use 127.0.0.1",
+  if (opts.transport.insecure_loopback && !is_loopback(opts.listen.host)) {
+    log::error("--insecure-loopback listens on a loopback address only (it "
+               "is unauthenticated): use 127.0.0.1, or drop "
+               "--insecure-loopback for mutual TLS",
                {{"listen", opts.listen.host}});
     return 2;
   }
@@ -159,6 +163,35 @@ int run_agent(const agent_options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
+  // The transport (CONTRACTS.md "Remote access"; docs/tls.md): TLS only,
+  // configured before the actor system exists. Mutual TLS needs a usable
+  // TLS directory; without one the agent runs and publishes nothing.
+  const char* transport = nullptr;
+  if (opts.transport.insecure_loopback) {
+    // Anonymous TLS: no openssl_* field set (any one turns on mutual auth).
+    cfg.load<caf::openssl::manager>();
+    transport = "anonymous TLS, loopback only (--insecure-loopback)";
+    log::warn("--insecure-loopback: the facade is unauthenticated; any local "
+              "user can connect, and a connected peer can make the agent "
+              "allocate a frame of any size");
+  } else {
+    std::string error;
+    if (check_tls_dir(opts.transport.tls_dir, error)) {
+      cfg.load<caf::openssl::manager>();
+      auto files = tls_paths(opts.transport.tls_dir);
+      cfg.openssl_certificate = files.node_cert;
+      cfg.openssl_key = files.node_key;
+      cfg.openssl_cafile = files.ca_cert;
+      transport = "mutual TLS";
+    } else {
+      log::error("no usable TLS certificates: the node facade is NOT "
+                 "published (the agent runs, but no client can reach it); "
+                 "run `nodewatch certs init` (or copy the cluster's files "
+                 "into the TLS directory) and restart the agent; "
+                 "docs/tls.md",
+                 {{"tls_dir", opts.transport.tls_dir}, {"error", error}});
+    }
+  }
   // CAF's default work-stealing workers spin while idle: ~7 ms of CPU per
   // container start on a 2-core node, competing with the runtime it holds
   // (bench/container_start_bench). Sharing workers sleep on a condition.
@@ -201,24 +234,40 @@ int run_agent(const agent_options& opts) {
   else if (script && opts.traceloop)
     log::info("no traceloop on a scripted kernel");
   int rc = 0;
-  auto port = caf::io::publish(g.node, opts.listen.port,
-                               opts.listen.host.c_str(), true);
-  if (!port) {
-    log::error(
-      "cannot listen",
-      {{"listen", opts.listen.host + ":" + std::to_string(opts.listen.port)},
-       {"error", render(port.error())}});
-    rc = 1;
-  } else {
-    log::info("node facade listening (plain TCP, loopback only)",
-              {{"listen", opts.listen.host + ":" + std::to_string(*port)}});
+  std::optional<uint16_t> published;
+  if (transport != nullptr) {
+    auto port = caf::openssl::publish(g.node, opts.listen.port,
+                                      opts.listen.host.c_str(), true);
+    if (!port) {
+      log::error(
+        "cannot listen",
+        {{"listen", opts.listen.host + ":" + std::to_string(opts.listen.port)},
+         {"error", render(port.error())}});
+      rc = 1;
+    } else {
+      published = *port;
+      log::info("node facade listening",
+                {{"listen", opts.listen.host + ":" + std::to_string(*port)},
+                 {"transport", transport}});
+    }
+  }
+  if (rc == 0) {
     if (script)
       log::info("running on a scripted kernel", {{"scenario", opts.scenario}});
     g.play();
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-    caf::io::unpublish(g.node, *port);
+    if (published) {
+      // (caf/openssl/unpublish.hpp does not compile in 0.17.6: ask the
+      // manager's actor directly.)
+      caf::scoped_actor self{sys};
+      self
+        ->request(sys.openssl_manager().actor_handle(), std::chrono::seconds{5},
+                  caf::unpublish_atom::value,
+                  caf::actor_cast<caf::actor_addr>(g.node), *published)
+        .receive([] {}, [](const caf::error&) {});
+    }
   }
   g.shutdown();
   return rc;

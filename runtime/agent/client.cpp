@@ -1,5 +1,6 @@
-// The controller side of `ps`, `events`, `net` and `traceloop`: talk to an
-// agent's facade.
+// The controller side of `ps`, `events`, `net`, `status` and `traceloop`:
+// talk to an agent's facade over TLS (caf::openssl; CONTRACTS.md "Remote
+// access").
 #include <arpa/inet.h>
 
 #include <optional>
@@ -8,12 +9,15 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/io/remote_actor.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/sec.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "messages/errors.hpp"
 #include "runtime/agent/assembly.hpp"
+#include "runtime/agent/certs.hpp"
 #include "runtime/agent/commands.hpp"
 #include "runtime/kernel/log.hpp"
 
@@ -27,18 +31,17 @@ constexpr auto request_timeout = std::chrono::seconds{10};
 /// over loopback: traceloop_client_test).
 constexpr auto show_timeout = std::chrono::seconds{60};
 
-void configure(caf::actor_system_config& cfg) {
-  cfg.load<caf::io::middleman>();
-  add_nodewatch_types(cfg);
+std::string to_string(const endpoint& x) {
+  return (x.host.find(':') != std::string::npos ? "[" + x.host + "]" : x.host)
+         + ":" + std::to_string(x.port);
 }
 
 caf::expected<node_actor> connect(caf::actor_system& sys,
                                   const endpoint& node) {
-  auto h = caf::io::remote_actor<node_actor>(sys, node.host, node.port);
+  auto h = caf::openssl::remote_actor<node_actor>(sys, node.host, node.port);
   if (!h)
-    log::error("cannot reach the agent; is `nodewatch agent` running there?",
-               {{"node", node.host + ":" + std::to_string(node.port)},
-                {"error", render(h.error())}});
+    log::error(explain_connect_error(h.error()),
+               {{"node", to_string(node)}, {"error", render(h.error())}});
   return h;
 }
 
@@ -89,16 +92,80 @@ bool is_loopback(const std::string& host) {
          && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+bool check_client_transport(const client_options& c, std::string& error) {
+  if (c.nodes.empty()) {
+    error = "no --node given";
+    return false;
+  }
+  if (c.transport.insecure_loopback)
+    for (auto& node : c.nodes)
+      if (!is_loopback(node.host)) {
+        error = "--insecure-loopback connects to loopback addresses only (it "
+                "is unauthenticated); "
+                + to_string(node)
+                + " needs mutual TLS: drop --insecure-loopback and use "
+                  "--tls-dir";
+        return false;
+      }
+  return true;
+}
+
+bool configure_client_transport(caf::actor_system_config& cfg,
+                                const transport_options& t,
+                                std::string& error) {
+  cfg.load<caf::io::middleman>();
+  cfg.load<caf::openssl::manager>();
+  add_nodewatch_types(cfg);
+  // Anonymous TLS: no openssl_* field may be set (any one of them turns on
+  // mutual authentication).
+  if (t.insecure_loopback)
+    return true;
+  if (!check_tls_dir(t.tls_dir, error)) {
+    auto advice = error.find("nodewatch certs init") == std::string::npos
+                    ? "; make them with `nodewatch certs init` and copy them "
+                      "here, or pass --tls-dir (docs/tls.md)"
+                    : " (or pass --tls-dir; docs/tls.md)";
+    error
+      = "no usable client certificate in " + t.tls_dir + ": " + error + advice;
+    return false;
+  }
+  auto files = tls_paths(t.tls_dir);
+  cfg.openssl_certificate = files.client_cert;
+  cfg.openssl_key = files.client_key;
+  cfg.openssl_cafile = files.ca_cert;
+  return true;
+}
+
+std::string explain_connect_error(const caf::error& err) {
+  if (err == caf::sec::disconnect_during_handshake)
+    return "TLS handshake failed: check that both sides use certificates "
+           "from the same CA, or both --insecure-loopback";
+  return "cannot reach the agent; is `nodewatch agent` running there, "
+         "publishing its facade? (an agent without certificates publishes "
+         "nothing: see its log)";
+}
+
 namespace {
 
-/// Connects to the node, then runs `f(sys, facade)`; returns the exit code
-/// (1 if unreachable).
+/// The node a single-node command talks to. (Several nodes, merged: the
+/// controller.)
+const endpoint& single_node(const client_options& c) {
+  return c.nodes.front();
+}
+
+/// Connects to the node over the configured transport, then runs `f(sys,
+/// facade)`; returns the exit code (1 if the TLS directory is unusable or
+/// the node unreachable).
 template <class F>
-int with_facade(const endpoint& node, F f) {
+int with_facade(const client_options& c, F f) {
   caf::actor_system_config cfg;
-  configure(cfg);
+  std::string error;
+  if (!configure_client_transport(cfg, c.transport, error)) {
+    log::error("cannot connect", {{"error", error}});
+    return 1;
+  }
   caf::actor_system sys{cfg};
-  auto facade = connect(sys, node);
+  auto facade = connect(sys, single_node(c));
   if (!facade)
     return 1;
   return f(sys, *facade);
@@ -107,11 +174,11 @@ int with_facade(const endpoint& node, F f) {
 /// Parses the selector and connects to the node, then runs `f(sys, facade,
 /// sel)`; returns the exit code (2 for a bad selector, 1 if unreachable).
 template <class F>
-int with_node(const endpoint& node, const std::string& select, F f) {
+int with_node(const client_options& c, const std::string& select, F f) {
   selector sel;
   if (!parse_select(select, sel))
     return 2;
-  return with_facade(node, [&](caf::actor_system& sys, node_actor& facade) {
+  return with_facade(c, [&](caf::actor_system& sys, node_actor& facade) {
     return f(sys, facade, sel);
   });
 }
@@ -121,9 +188,9 @@ int with_node(const endpoint& node, const std::string& select, F f) {
 /// 1 with the facade's error (unknown or ambiguous container, an agent
 /// without traceloop) logged as "traceloop WHAT failed", or if unreachable.
 template <class T, class F, class... Ts>
-int traceloop_request(const endpoint& node, const char* what,
+int traceloop_request(const client_options& c, const char* what,
                       std::chrono::seconds timeout, F done, Ts... xs) {
-  return with_facade(node, [&](caf::actor_system& sys, node_actor& facade) {
+  return with_facade(c, [&](caf::actor_system& sys, node_actor& facade) {
     int rc = 1;
     caf::scoped_actor self{sys};
     self->request(facade, timeout, traceloop_atom::value, std::move(xs)...)
@@ -142,11 +209,10 @@ int traceloop_request(const endpoint& node, const char* what,
 
 } // namespace
 
-int run_ps(const endpoint& node, const std::string& select, bool all,
+int run_ps(const client_options& c, const std::string& select, bool all,
            output_format fmt) {
   return with_node(
-    node, select,
-    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+    c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       caf::scoped_actor self{sys};
       std::vector<container_event> xs;
       caf::error failed;
@@ -175,11 +241,10 @@ int run_ps(const endpoint& node, const std::string& select, bool all,
     });
 }
 
-int run_net(const endpoint& node, const std::string& select, bool all,
+int run_net(const client_options& c, const std::string& select, bool all,
             output_format fmt) {
   return with_node(
-    node, select,
-    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+    c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       int rc = 1;
       caf::scoped_actor self{sys};
       self->request(facade, request_timeout, net_atom::value, sel, all)
@@ -195,35 +260,79 @@ int run_net(const endpoint& node, const std::string& select, bool all,
     });
 }
 
-int run_traceloop_list(const endpoint& node, output_format fmt) {
+int run_status(const client_options& c, output_format fmt) {
+  return with_facade(c, [&](caf::actor_system& sys, node_actor& facade) {
+    int rc = 1;
+    caf::scoped_actor self{sys};
+    self->request(facade, request_timeout, status_atom::value)
+      .receive(
+        [&](node_status& x) {
+          write_stdout(format_status(x, fmt));
+          rc = 0;
+        },
+        [&](caf::error& err) {
+          log::error("status failed", {{"error", render(err)}});
+        });
+    return rc;
+  });
+}
+
+int run_certs_init(const std::string& dir, bool force) {
+  std::string error;
+  std::vector<std::string> written;
+  if (!init_certs(dir, force, error, &written)) {
+    log::error("certs init refused", {{"error", error}});
+    return 1;
+  }
+  std::string text = "wrote a new CA and a node and a client certificate:\n";
+  for (auto& path : written)
+    text += "  " + path + "\n";
+  auto files = tls_paths(dir);
+  text += "copy " + files.ca_cert + ", " + files.node_cert + ", "
+          + files.node_key + ", " + files.client_cert + " and "
+          + files.client_key
+          + " to every node and controller (their --tls-dir, default "
+            "/var/lib/nodewatch/tls or $NODEWATCH_TLS_DIR; directory 0700, "
+            "keys 0600);\nkeep "
+          + files.ca_key
+          + " only here: whoever holds it can let anything into the cluster "
+            "(docs/tls.md)\n";
+  if (force)
+    text += "this is a new CA: certificates of the old one no longer work\n";
+  write_stdout(text);
+  return 0;
+}
+
+int run_traceloop_list(const client_options& c, output_format fmt) {
   return traceloop_request<std::vector<traceloop_ring_info>>(
-    node, "list", request_timeout,
+    c, "list", request_timeout,
     [&](const std::vector<traceloop_ring_info>& xs) {
       write_stdout(format_traceloop_list(xs, fmt));
     },
     list_atom::value);
 }
 
-int run_traceloop_show(const endpoint& node, const std::string& container,
+int run_traceloop_show(const client_options& c, const std::string& container,
                        dump_format fmt) {
   return traceloop_request<traceloop_dump>(
-    node, "show", show_timeout,
+    c, "show", show_timeout,
     [&](const traceloop_dump& x) {
       write_stdout(format_traceloop_dump(x, fmt));
     },
     get_atom::value, container);
 }
 
-int run_traceloop_delete(const endpoint& node, const std::string& container) {
+int run_traceloop_delete(const client_options& c,
+                         const std::string& container) {
   return traceloop_request<traceloop_ring_info>(
-    node, "delete", request_timeout,
+    c, "delete", request_timeout,
     [&](const traceloop_ring_info& x) {
       write_stdout(format_traceloop_deleted(x));
     },
     remove_atom::value, container);
 }
 
-int run_traceloop_start(const endpoint& node, const std::string& select) {
+int run_traceloop_start(const client_options& c, const std::string& select) {
   selector sel;
   std::string error;
   // `all` as for `agent --traceloop`; nothing at all means the same.
@@ -232,7 +341,7 @@ int run_traceloop_start(const endpoint& node, const std::string& select) {
     return 2;
   }
   return traceloop_request<uint64_t>(
-    node, "start", request_timeout,
+    c, "start", request_timeout,
     [&](uint64_t n) {
       write_stdout("tracing " + std::to_string(n) + " running container"
                    + (n == 1 ? "" : "s") + "; "
@@ -246,9 +355,9 @@ int run_traceloop_start(const endpoint& node, const std::string& select) {
     start_atom::value, sel);
 }
 
-int run_traceloop_stop(const endpoint& node) {
+int run_traceloop_stop(const client_options& c) {
   return traceloop_request<uint64_t>(
-    node, "stop", request_timeout,
+    c, "stop", request_timeout,
     [&](uint64_t n) {
       write_stdout("stopped tracing " + std::to_string(n) + " container"
                    + (n == 1 ? "" : "s")
@@ -258,11 +367,10 @@ int run_traceloop_stop(const endpoint& node) {
     stop_atom::value);
 }
 
-int run_events(const endpoint& node, const std::string& select, bool all,
+int run_events(const client_options& c, const std::string& select, bool all,
                output_format fmt) {
   return with_node(
-    node, select,
-    [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
+    c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       if (fmt == output_format::table)
         write_stdout(event_table_header());
       auto sink = sys.spawn(

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/fwd.hpp>
+
 #include "messages/selector.hpp"
 #include "runtime/agent/output.hpp"
 #include "runtime/kernel/record_writer.hpp"
@@ -27,13 +29,59 @@ struct endpoint {
 bool parse_endpoint(const std::string& text, endpoint& out, std::string& error,
                     bool allow_any_port = false);
 
-/// Whether `host` is a loopback address (plain TCP is allowed only there).
+/// Whether `host` is a loopback address (`--insecure-loopback` is allowed
+/// only there).
 bool is_loopback(const std::string& host);
+
+/// The transport between agents and clients (CONTRACTS.md "Remote access";
+/// docs/tls.md): always TLS over caf::openssl, never plain TCP.
+struct transport_options {
+  /// `--tls-dir`: ca.crt, node.crt/node.key (the agent presents them),
+  /// client.crt/client.key (clients present them). Mutual TLS: both sides
+  /// verify the other against ca.crt.
+  std::string tls_dir;
+  /// `--insecure-loopback`: anonymous TLS (encrypted, unauthenticated), on
+  /// a loopback address only; `tls_dir` is not used.
+  bool insecure_loopback = false;
+};
+
+/// How a client reaches agents: the global options.
+struct client_options {
+  /// `--node`: the agents. The single-node commands below use the first
+  /// (main.cpp passes exactly one until multi-node merging exists).
+  std::vector<endpoint> nodes{endpoint{}};
+  transport_options transport;
+};
+
+/// Usage checks of a client's transport before anything connects: with
+/// `--insecure-loopback` every node must be a loopback address. False with
+/// `error` set (a usage error: exit 2).
+bool check_client_transport(const client_options& c, std::string& error);
+
+/// Sets up `cfg`, before its actor_system is made, for a client's
+/// transport: loads the middleman, then the OpenSSL manager; with mutual
+/// TLS, checks `t.tls_dir` (check_tls_dir) and sets openssl_certificate,
+/// openssl_key and openssl_cafile to client.crt, client.key and ca.crt.
+/// False with `error` naming the problem and `nodewatch certs init`.
+/// Connect with caf::openssl::remote_actor (or, from an actor, the
+/// openssl manager's actor_handle()).
+bool configure_client_transport(caf::actor_system_config& cfg,
+                                const transport_options& t, std::string& error);
+
+/// What a failed connection means, for a person: a refused TLS handshake
+/// (different CAs, or one side --insecure-loopback and the other not), or
+/// no agent listening there.
+std::string explain_connect_error(const caf::error& err);
 
 /// Options of `nodewatch agent`.
 struct agent_options {
   output_format fmt = output_format::table;
   endpoint listen;
+  /// How the facade is published on `listen`: mutual TLS with the node
+  /// certificate of `transport.tls_dir` (nothing is published if that
+  /// directory fails check_tls_dir), or anonymous TLS with
+  /// `--insecure-loopback` (a non-loopback `listen` is then refused, exit 2).
+  transport_options transport;
   std::string scenario;
   std::chrono::milliseconds hold_deadline{2000};
   std::chrono::milliseconds poll_interval{1000};
@@ -72,29 +120,37 @@ int run_simulate(const std::string& path, output_format fmt);
 std::string simulate_output(std::shared_ptr<const scenario> script,
                             output_format fmt,
                             std::shared_ptr<record_writer> record = nullptr);
-int run_ps(const endpoint& node, const std::string& select, bool all,
+int run_ps(const client_options& c, const std::string& select, bool all,
            output_format fmt);
-int run_events(const endpoint& node, const std::string& select, bool all,
+int run_events(const client_options& c, const std::string& select, bool all,
                output_format fmt);
 /// `net`: the network counters of the matching containers; 1 if the agent
 /// has none (it runs with --no-tc) or cannot be reached.
-int run_net(const endpoint& node, const std::string& select, bool all,
+int run_net(const client_options& c, const std::string& select, bool all,
             output_format fmt);
+/// `status`: the agent's version, kernel, features and counters.
+int run_status(const client_options& c, output_format fmt);
 
 /// `traceloop list`: the rings the agent holds (live and gone), in id order.
-int run_traceloop_list(const endpoint& node, output_format fmt);
+int run_traceloop_list(const client_options& c, output_format fmt);
 /// `traceloop show C`: one read of container C's ring (id, unique id
 /// prefix or name; gone containers too).
-int run_traceloop_show(const endpoint& node, const std::string& container,
+int run_traceloop_show(const client_options& c, const std::string& container,
                        dump_format fmt);
 /// `traceloop delete C`: frees C's ring (a running C is no longer traced).
-int run_traceloop_delete(const endpoint& node, const std::string& container);
+int run_traceloop_delete(const client_options& c, const std::string& container);
 /// `traceloop start [SELECTOR]`: traces the running containers that match
 /// (all when empty or `all`) and new ones that do; prints how many are
 /// traced now. A bad selector exits 2.
-int run_traceloop_start(const endpoint& node, const std::string& select);
+int run_traceloop_start(const client_options& c, const std::string& select);
 /// `traceloop stop`: stops tracing (rings stay for reading).
-int run_traceloop_stop(const endpoint& node);
+int run_traceloop_stop(const client_options& c);
+
+/// `certs init [--dir DIR] [--force]`: a new CA and node and client
+/// certificates in `dir` (init_certs); prints the files written and where
+/// to copy them. 1 if refused (files exist without `force`, a bad
+/// directory).
+int run_certs_init(const std::string& dir, bool force);
 
 /// Parses `agent --traceloop`: `all` (every non-sandbox container), `none`
 /// (nullopt) or a SELECTOR. False with `error` set (an empty text, or the

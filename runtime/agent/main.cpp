@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/initial_scan/initial_scan.hpp"
+#include "runtime/agent/certs.hpp"
 #include "runtime/agent/commands.hpp"
 #include "runtime/kernel/log.hpp"
 
@@ -18,6 +19,13 @@ nw::output_format to_format(const std::string& x) {
     return nw::output_format::wide;
   return nw::output_format::table;
 }
+
+/// What --insecure-loopback's help says (CONTRACTS.md "Remote access").
+constexpr const char* insecure_help
+  = "anonymous TLS instead of mutual TLS, on a loopback address only: "
+    "encrypted but UNAUTHENTICATED. Any local user can connect, and CAF's "
+    "wire protocol lets a connected peer make the agent allocate a frame of "
+    "any size. For tests and single-user machines; never another address";
 
 } // namespace
 
@@ -37,9 +45,19 @@ int main(int argc, char** argv) {
   app
     .add_option("--node", node_text,
                 "the agent to talk to, HOST:PORT (until multi-node support "
-                "exists: one, on loopback)")
+                "exists: one)")
     ->envname("NODEWATCH_NODES")
     ->capture_default_str();
+  std::string tls_dir = nw::default_tls_dir();
+  app
+    .add_option("--tls-dir", tls_dir,
+                "mutual TLS: the directory of ca.crt, node.crt/.key (the "
+                "agent's) and client.crt/.key (clients'); make them with "
+                "`nodewatch certs init` ($NODEWATCH_TLS_DIR when set)")
+    ->type_name("DIR")
+    ->capture_default_str();
+  bool insecure = false;
+  app.add_flag("--insecure-loopback", insecure, insecure_help);
 
   // -- agent ------------------------------------------------------------------
   auto agent = app.add_subcommand("agent", "run the node agent");
@@ -51,9 +69,21 @@ int main(int argc, char** argv) {
   agent
     ->add_option("--listen", listen_text,
                  "publish the node facade on HOST:PORT (port 0: any free "
-                 "port, logged); plain TCP, so loopback addresses only "
-                 "until mutual TLS exists")
+                 "port, logged) with mutual TLS (--tls-dir); without usable "
+                 "certificates the agent runs and publishes nothing")
     ->capture_default_str();
+  // The agent's own copies of the global transport options, so that an
+  // [agent] section of the config file can set them; they win over the
+  // global ones.
+  std::string agent_tls_dir;
+  auto agent_tls_dir_opt
+    = agent
+        ->add_option("--tls-dir", agent_tls_dir,
+                     "the TLS directory (as the global --tls-dir; the agent "
+                     "presents node.crt/node.key)")
+        ->type_name("DIR");
+  bool agent_insecure = false;
+  agent->add_flag("--insecure-loopback", agent_insecure, insecure_help);
   std::vector<std::string> runtime_paths;
   agent->add_option("--runtime-path", runtime_paths,
                     "also watch this OCI runtime binary (runc, crun, conmon "
@@ -249,6 +279,32 @@ int main(int argc, char** argv) {
   auto tl_stop = traceloop->add_subcommand(
     "stop", "stop tracing every container; the rings stay for reading");
 
+  // -- status -----------------------------------------------------------------
+  auto status = app.add_subcommand(
+    "status", "the agent's version, kernel, features (on/off) and counters "
+              "(everything dropped, overwritten, late or failed)");
+  std::string status_output = "table";
+  status->add_option("-o,--output", status_output, "output format")
+    ->check(CLI::IsMember({"table", "json"}))
+    ->capture_default_str();
+
+  // -- certs ------------------------------------------------------------------
+  auto certs = app.add_subcommand(
+    "certs", "the cluster's certificates for mutual TLS (docs/tls.md)");
+  certs->require_subcommand(1);
+  auto certs_init = certs->add_subcommand(
+    "init", "make a new private CA and a node and a client certificate "
+            "signed by it: ca.crt, ca.key, node.crt, node.key, client.crt, "
+            "client.key in DIR (made 0700; keys 0600)");
+  std::string certs_dir = nw::default_tls_dir();
+  certs_init->add_option("--dir", certs_dir, "where to write them")
+    ->type_name("DIR")
+    ->capture_default_str();
+  bool certs_force = false;
+  certs_init->add_flag("--force", certs_force,
+                       "replace existing files: a NEW CA, so every "
+                       "certificate of the old one stops working");
+
   // -- simulate ---------------------------------------------------------------
   auto simulate = app.add_subcommand(
     "simulate", "run the agent on a scenario in virtual time and print the "
@@ -274,24 +330,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  nw::endpoint node;
+  nw::client_options client;
+  client.transport.tls_dir = tls_dir;
+  client.transport.insecure_loopback = insecure;
   std::string error;
-  // Only clients talk to a node; `agent` and `simulate` ignore --node.
-  if (*ps || *events || *net || *traceloop) {
+  // Only clients talk to a node; `agent`, `simulate` and `certs` ignore
+  // --node.
+  if (*ps || *events || *net || *traceloop || *status) {
     if (node_text.find(',') != std::string::npos) {
       nw::log::error("--node takes one HOST:PORT until multi-node support "
                      "exists",
                      {{"node", node_text}});
       return 2;
     }
-    if (!nw::parse_endpoint(node_text, node, error)) {
+    if (!nw::parse_endpoint(node_text, client.nodes.front(), error)) {
       nw::log::error("bad --node", {{"error", error}});
       return 2;
     }
-    if (!nw::is_loopback(node.host)) {
-      nw::log::error("--node must be a loopback address: the facade is "
-                     "plain TCP until mutual TLS exists",
-                     {{"node", node_text}});
+    if (!nw::check_client_transport(client, error)) {
+      nw::log::error("bad --node", {{"error", error}});
       return 2;
     }
   }
@@ -314,6 +371,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.pin_path = pin_path;
+    // The agent's --tls-dir ([agent] in the config file), else the global
+    // one, else the default.
+    opts.transport.tls_dir
+      = agent_tls_dir_opt->count() > 0 ? agent_tls_dir : tls_dir;
+    opts.transport.insecure_loopback = agent_insecure || insecure;
     if (!tc && (!tc_ifaces.empty() || !tc_program.empty())) {
       nw::log::error("--tc-iface and --tc-program need TC: drop them or "
                      "--no-tc");
@@ -352,27 +414,31 @@ int main(int argc, char** argv) {
     }
     return nw::run_agent(opts);
   }
+  if (*certs_init)
+    return nw::run_certs_init(certs_dir, certs_force);
+  if (*status)
+    return nw::run_status(client, to_format(status_output));
   if (*ps)
-    return nw::run_ps(node, ps_select, ps_all, to_format(ps_output));
+    return nw::run_ps(client, ps_select, ps_all, to_format(ps_output));
   if (*events)
-    return nw::run_events(node, events_select, events_all,
+    return nw::run_events(client, events_select, events_all,
                           to_format(events_output));
   if (*net)
-    return nw::run_net(node, net_select, net_all, to_format(net_output));
+    return nw::run_net(client, net_select, net_all, to_format(net_output));
   if (*tl_list)
-    return nw::run_traceloop_list(node, to_format(tl_list_output));
+    return nw::run_traceloop_list(client, to_format(tl_list_output));
   if (*tl_show)
     return nw::run_traceloop_show(
-      node, tl_show_c,
+      client, tl_show_c,
       tl_show_output == "json"      ? nw::dump_format::json
       : tl_show_output == "msgpack" ? nw::dump_format::msgpack
                                     : nw::dump_format::table);
   if (*tl_delete)
-    return nw::run_traceloop_delete(node, tl_delete_c);
+    return nw::run_traceloop_delete(client, tl_delete_c);
   if (*tl_start)
-    return nw::run_traceloop_start(node, tl_start_select);
+    return nw::run_traceloop_start(client, tl_start_select);
   if (*tl_stop)
-    return nw::run_traceloop_stop(node);
+    return nw::run_traceloop_stop(client);
   if (*simulate)
     return nw::run_simulate(simulate_file, to_format(simulate_output));
   return 2;

@@ -176,6 +176,40 @@ std::string format_traceloop_deleted(const traceloop_ring_info& x) {
          + std::to_string(x.bytes) + " bytes freed\n";
 }
 
+std::string format_status(const node_status& x, output_format fmt) {
+  if (fmt == output_format::json) {
+    // One object, keys in the contract's order (CONTRACTS.md).
+    nlohmann::ordered_json features = nlohmann::ordered_json::object();
+    for (auto& [name, on] : x.features)
+      features[name] = on;
+    nlohmann::ordered_json counters = nlohmann::ordered_json::object();
+    for (auto& [name, value] : x.counters)
+      counters[name] = value;
+    nlohmann::ordered_json j;
+    j["version"] = x.version;
+    j["kernel"] = x.kernel;
+    j["features"] = std::move(features);
+    j["counters"] = std::move(counters);
+    return j.dump() + "\n";
+  }
+  size_t width = 10;
+  for (auto& kv : x.counters)
+    width = std::max(width, kv.first.size() + 2);
+  std::string out = col("VERSION", width) + x.version + "\n"
+                    + col("KERNEL", width) + x.kernel + "\n"
+                    + col("FEATURES", width);
+  auto first = true;
+  for (auto& [name, on] : x.features) {
+    out += (first ? "" : " ") + name + (on ? "=on" : "=off");
+    first = false;
+  }
+  out += "\n" + col("COUNTER", width) + "VALUE\n";
+  // std::map: sorted by name.
+  for (auto& [name, value] : x.counters)
+    out += col(name, width) + std::to_string(value) + "\n";
+  return out;
+}
+
 std::string event_table_header() {
   return col("TYPE", 18) + col("SEQ", 7) + col("ID", 14) + col("NAME", 24)
          + col("RUNTIME", 9) + col("PID", 9) + "DETAIL\n";

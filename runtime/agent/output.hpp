@@ -8,6 +8,7 @@
 
 #include "messages/container_event.hpp"
 #include "messages/net_stats.hpp"
+#include "messages/status.hpp"
 #include "messages/traceloop.hpp"
 
 namespace nw {
@@ -47,6 +48,12 @@ std::string format_traceloop_dump(const traceloop_dump& x, dump_format fmt);
 
 /// What `traceloop delete` prints: the ring deleted (one line).
 std::string format_traceloop_deleted(const traceloop_ring_info& x);
+
+/// Renders `status`: a table (VERSION, KERNEL, FEATURES as NAME=on|off,
+/// then a COUNTER VALUE line per counter, sorted by name), or exactly one
+/// JSON object with the keys `version, kernel, features{name: bool},
+/// counters{name: value}` (CONTRACTS.md), in that order.
+std::string format_status(const node_status& x, output_format fmt);
 
 /// The table header of event lines.
 std::string event_table_header();

@@ -12,6 +12,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+make_certs
 
 # The demo with its exits moved late enough for the client to be connected.
 sed -e 's/"at_ms": 1500/"at_ms": 4000/; s/"at_ms": 1800/"at_ms": 4200/; s/"at_ms": 2000/"at_ms": 4500/' \

@@ -20,3 +20,12 @@ expect_exit() {
   [ "$got" -eq "$want" ] || { cat "$tmp/stderr" >&2; fail "$what: exit $got, want $want"; }
   pass "$what (exit $want)"
 }
+
+# make_certs: a CA, node and client certificates of this test's own in
+# $tmp/tls (`nodewatch certs init`), used from here on by every agent and
+# client that is not given --tls-dir (NODEWATCH_TLS_DIR): the transport is
+# mutual TLS (docs/tls.md).
+make_certs() {
+  "$nw" certs init --dir "$tmp/tls" >/dev/null || fail "certs init --dir $tmp/tls"
+  export NODEWATCH_TLS_DIR=$tmp/tls
+}

@@ -13,6 +13,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+make_certs
 
 # Every refused command below would otherwise run an agent: bound them.
 refused() { expect_exit 2 "$1" timeout 20 "${@:2}"; }

@@ -45,7 +45,7 @@ expect_exit 0 "--help" "$nw" --help
 expect_exit 0 "agent --help" "$nw" agent --help
 printf '[agent]\nhold-deadline = "soon"\n' >"$tmp/bad.conf"
 expect_exit 2 "bad config value" "$nw" agent --config "$tmp/bad.conf"
-expect_exit 2 "non-loopback --listen" "$nw" agent --listen 10.1.2.3:7415
+expect_exit 2 "--insecure-loopback with a non-loopback --listen" "$nw" agent --insecure-loopback --listen 10.1.2.3:7415
 expect_exit 2 "relative --pin-path" "$nw" agent --pin-path rel/dir --listen 127.0.0.1:0
 printf '[agent]\npin-path = "rel/dir"\n' >"$tmp/pin.conf"
 expect_exit 2 "relative pin-path in the config file" "$nw" agent --config "$tmp/pin.conf" --listen 127.0.0.1:0
@@ -61,5 +61,5 @@ expect_exit 2 "--record with --scenario" "$nw" agent --record "$tmp/r.jsonl" --s
 expect_exit 2 "--record-max-mib out of range" "$nw" agent --record "$tmp/r.jsonl" --record-max-mib 65
 printf 'colour = "red"\n' >"$tmp/extra.conf"
 expect_exit 2 "unknown config key" "$nw" agent --config "$tmp/extra.conf"
-expect_exit 2 "non-loopback --node" "$nw" --node 10.1.2.3:7415 ps
+expect_exit 2 "--insecure-loopback with a non-loopback --node" "$nw" --insecure-loopback --node 10.1.2.3:7415 ps
 expect_exit 2 "a list of nodes" "$nw" --node 127.0.0.1:1,127.0.0.1:2 ps

@@ -15,6 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+make_certs
 
 # Every refused command below would otherwise run an agent: bound them.
 refused() { expect_exit 2 "$1" timeout 20 "${@:2}"; }
@@ -49,7 +50,7 @@ refused "traceloop list -o msgpack" "$nw" traceloop list -o msgpack
 refused "traceloop delete without C" "$nw" traceloop delete
 refused "traceloop start with a bad selector" "$nw" traceloop start 'colour=red'
 refused "traceloop stop with an argument" "$nw" traceloop stop web
-refused "traceloop list with a non-loopback --node" "$nw" --node 10.0.0.1:7415 traceloop list
+refused "traceloop list --insecure-loopback with a non-loopback --node" "$nw" --insecure-loopback --node 10.0.0.1:7415 traceloop list
 rc=0; "$nw" traceloop show >"$tmp/out" 2>"$tmp/err" || rc=$?
 grep -q "C is required" "$tmp/err" || fail "show without C: unclear message: $(cat "$tmp/err")"
 pass "traceloop usage errors exit 2 before connecting"

@@ -476,7 +476,8 @@ std::string names(const std::vector<std::string>& xs) {
 // -- the agent binary ---------------------------------------------------------
 
 /// `nodewatch agent` as a node runs it, on a loopback port the kernel picks
-/// and a pin path of its own; stdout and stderr go to one log file.
+/// (anonymous TLS: --insecure-loopback, as the client below) and a pin path
+/// of its own; stdout and stderr go to one log file.
 class agent_process {
 public:
   agent_process(const std::string& log, const std::string& pin_path,
@@ -484,9 +485,10 @@ public:
                 const std::vector<std::string>& extra = {})
       : log_(log) {
     std::vector<std::string> argv{
-      NW_AGENT_BIN,      "agent",  "--listen",     "127.0.0.1:0",
-      "--pin-path",      pin_path, "--state-root", state_root,
-      "--poll-interval", "100",    "-o",           "json"};
+      NW_AGENT_BIN,         "agent",  "--listen",     "127.0.0.1:0",
+      "--pin-path",         pin_path, "--state-root", state_root,
+      "--poll-interval",    "100",    "-o",           "json",
+      "--insecure-loopback"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::ofstream{log_, std::ios::trunc}; // this run's lines only
     child_ = std::make_unique<nw::test::child_process>(argv, log_);
@@ -538,10 +540,11 @@ private:
   std::unique_ptr<nw::test::child_process> child_;
 };
 
-/// `nodewatch --node NODE ARGS...`.
+/// `nodewatch --insecure-loopback --node NODE ARGS...`.
 nw::test::command_result client(const std::string& node,
                                 const std::vector<std::string>& args) {
-  std::vector<std::string> argv{NW_AGENT_BIN, "--node", node};
+  std::vector<std::string> argv{NW_AGENT_BIN, "--insecure-loopback", "--node",
+                                node};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv);
 }

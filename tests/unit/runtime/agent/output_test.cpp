@@ -282,3 +282,47 @@ BOOST_AUTO_TEST_CASE(tc_iface_names) {
     }
   }
 }
+
+// `status -o json`: exactly one object with CONTRACTS.md's four keys, in
+// order; the table: VERSION, KERNEL, FEATURES (NAME=on|off), then one
+// NAME VALUE line per counter, sorted.
+BOOST_AUTO_TEST_CASE(status_json_and_table) {
+  node_status st;
+  st.version = "0.1.0";
+  st.kernel = "6.1.0-test";
+  st.features = {{"tc", true}, {"pidfd", false}};
+  st.counters
+    = {{"registry_added", 3}, {"edge_held", 8}, {"status_sources_missing", 0}};
+  auto json = format_status(st, output_format::json);
+  BOOST_TEST(lines_of(json).size() == 1u, json);
+  auto j = nlohmann::ordered_json::parse(json);
+  strings keys;
+  for (auto& kv : j.items())
+    keys.push_back(kv.key());
+  BOOST_TEST(keys == (strings{"version", "kernel", "features", "counters"}),
+             json);
+  BOOST_TEST(j["version"] == "0.1.0");
+  BOOST_TEST(j["kernel"] == "6.1.0-test");
+  BOOST_TEST(j["features"]["tc"] == true);
+  BOOST_TEST(j["features"]["pidfd"] == false);
+  BOOST_TEST(j["counters"]["registry_added"] == 3);
+  BOOST_TEST(j["counters"]["edge_held"] == 8);
+  BOOST_TEST(j["counters"].size() == 3u);
+  // Empty maps are objects, not null.
+  auto empty = nlohmann::json::parse(
+    format_status(node_status{"v", "k", {}, {}}, output_format::json));
+  BOOST_TEST(empty["features"].is_object());
+  BOOST_TEST(empty["counters"].is_object());
+
+  auto table = lines_of(format_status(st, output_format::table));
+  BOOST_TEST_REQUIRE(table.size() == 7u);
+  BOOST_TEST(words_of(table[0]) == (strings{"VERSION", "0.1.0"}));
+  BOOST_TEST(words_of(table[1]) == (strings{"KERNEL", "6.1.0-test"}));
+  BOOST_TEST(words_of(table[2]) == (strings{"FEATURES", "pidfd=off", "tc=on"}));
+  BOOST_TEST(words_of(table[3]) == (strings{"COUNTER", "VALUE"}));
+  BOOST_TEST(words_of(table[4]) == (strings{"edge_held", "8"}));
+  BOOST_TEST(words_of(table[5]) == (strings{"registry_added", "3"}));
+  BOOST_TEST(words_of(table[6]) == (strings{"status_sources_missing", "0"}));
+  // The values line up.
+  BOOST_TEST(table[4].find('8') == table[5].find('3'));
+}

@@ -1,11 +1,11 @@
 // The `traceloop` client commands (runtime/agent/client.cpp) end to end over
 // a real loopback connection, without root: a real node facade and registry
-// published on port 0, a stand-in traceloop actor behind the facade with a
-// canned ring. What each command prints and its exit code; the facade's
-// errors (unknown and ambiguous containers, an agent without traceloop) on
-// stderr with exit 1; a bad `start` selector exits 2 before connecting; and
-// a dump the size of a full ring on a 64-CPU node (60000 syscalls, ~19 MB
-// of msgpack) crosses CAF's wire intact.
+// published on port 0 (anonymous TLS, as with --insecure-loopback), a stand-in
+// traceloop actor behind the facade with a canned ring. What each command
+// prints and its exit code; the facade's errors (unknown and ambiguous
+// containers, an agent without traceloop) on stderr with exit 1; a bad `start`
+// selector exits 2 before connecting; and a dump the size of a full ring on a
+// 64-CPU node (60000 syscalls, ~19 MB of msgpack) crosses CAF's wire intact.
 #define BOOST_TEST_MODULE traceloop_client
 #include <boost/test/unit_test.hpp>
 
@@ -25,7 +25,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/io/publish.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -179,10 +180,12 @@ struct fixture {
   registry_actor registry;
   traceloop_actor traceloop;
   node_actor node;
-  endpoint at;
+  /// How the client reaches it: --insecure-loopback.
+  client_options at;
 
   explicit fixture(bool with_traceloop = true, size_t lines = 3) {
     cfg.load<caf::io::middleman>();
+    cfg.load<caf::openssl::manager>();
     add_nodewatch_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     registry = spawn_registry(*sys, registry_config{});
@@ -193,11 +196,11 @@ struct fixture {
       ncfg.traceloop = traceloop;
     }
     node = spawn_node(*sys, ncfg);
-    auto port = caf::io::publish(node, 0, "127.0.0.1", true);
+    auto port = caf::openssl::publish(node, 0, "127.0.0.1", true);
     if (!port)
       BOOST_FAIL("cannot publish: " << render(port.error()));
-    at.host = "127.0.0.1";
-    at.port = *port;
+    at.nodes = {endpoint{"127.0.0.1", *port}};
+    at.transport.insecure_loopback = true;
   }
 
   ~fixture() {
@@ -297,8 +300,10 @@ BOOST_AUTO_TEST_CASE(delete_start_stop) {
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_start_selector_exits_2_before_connecting) {
-  endpoint nowhere;
-  nowhere.port = 1; // nothing listens there: a connection attempt fails (1)
+  client_options nowhere;
+  // Nothing listens there: a connection attempt fails (1).
+  nowhere.nodes = {endpoint{"127.0.0.1", 1}};
+  nowhere.transport.insecure_loopback = true;
   auto r = capture([&] { return run_traceloop_start(nowhere, "colour=red"); });
   BOOST_TEST(r.rc == 2);
   BOOST_TEST(r.err.find("bad traceloop start SELECTOR") != std::string::npos,
