@@ -76,6 +76,9 @@ struct node_record {
   bool silent = false;
   /// Answers list/status/net/traceloop with this error.
   caf::error refuse;
+  /// Never answers subscribe (and sends nothing).
+  bool silent_subscribe = false;
+  std::vector<caf::typed_response_promise<uint64_t>> held_subscribes;
   std::vector<event_sink_actor> sinks;
   size_t asked = 0;
   std::vector<caf::response_promise> held;
@@ -100,6 +103,10 @@ stand_in_node(stand_in_node_actor::pointer self,
     [=](list_atom, selector&, bool) { return answer(rec->snapshot); },
     [=](subscribe_atom, selector&, bool,
         event_sink_actor& sink) -> caf::result<uint64_t> {
+      if (rec->silent_subscribe) {
+        rec->held_subscribes.push_back(self->make_response_promise<uint64_t>());
+        return rec->held_subscribes.back();
+      }
       // As the real facade: the snapshot first, then the reply, from the
       // same actor.
       for (auto& e : rec->snapshot)
@@ -673,6 +680,31 @@ BOOST_FIXTURE_TEST_CASE(connect_deadline, fixture) {
   run();
   BOOST_TEST(rec->notices().size() == 1u);
   BOOST_TEST(rec->items.size() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(subscribe_deadline, fixture) {
+  stream_options opts;
+  opts.subscribe_timeout = 3s;
+  auto [a, a_rec] = add_node(at(1), {ev("a0", 1)});
+  a_rec->silent_subscribe = true;
+  auto before = sys.registry().running();
+  auto [h, rec] = stream({at(1)}, opts);
+  run();
+  advance(2999ms);
+  BOOST_TEST(rec->items.empty());
+  advance(1ms);
+  BOOST_REQUIRE_EQUAL(rec->notices().size(), 1u);
+  BOOST_TEST(to_string(rec->notices()[0])
+             == "cannot subscribe to node 10.0.0.1:1 (node 10.0.0.1:1 did "
+                "not answer within 3 s); retrying in 0.5 s");
+  // The link of the failed attempt is gone: the stream and its sink remain.
+  BOOST_TEST(sys.registry().running() == before + 2);
+  // The next attempt subscribes.
+  a_rec->silent_subscribe = false;
+  advance(500ms);
+  BOOST_TEST(conn_rec->calls.size() == 2u);
+  BOOST_TEST(rec->trace(node_name(at(1)))
+             == (strings{"notice:unreachable", "notice:subscribed", "ev:a0"}));
 }
 
 BOOST_FIXTURE_TEST_CASE(stop_ends_every_per_node_sink, fixture) {
