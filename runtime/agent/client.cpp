@@ -3,6 +3,7 @@
 // access").
 #include <arpa/inet.h>
 
+#include <map>
 #include <optional>
 
 #include <caf/actor_system.hpp>
@@ -19,6 +20,7 @@
 #include "runtime/agent/assembly.hpp"
 #include "runtime/agent/certs.hpp"
 #include "runtime/agent/commands.hpp"
+#include "runtime/agent/controller.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace nw {
@@ -207,10 +209,105 @@ int traceloop_request(const client_options& c, const char* what,
   });
 }
 
+// -- several nodes (the controller, runtime/agent/controller.hpp) ---------
+
+bool merged(const client_options& c) {
+  return c.nodes.size() > 1;
+}
+
+/// Runs `f(sys)` in an actor system set up for the configured transport;
+/// 1 if the TLS directory is unusable.
+template <class F>
+int with_system(const client_options& c, F f) {
+  caf::actor_system_config cfg;
+  std::string error;
+  if (!configure_client_transport(cfg, c.transport, error)) {
+    log::error("cannot connect", {{"error", error}});
+    return 1;
+  }
+  caf::actor_system sys{cfg};
+  return f(sys);
+}
+
+/// Asks every node at once (`xs...` to each facade), each with `timeout`.
+template <class T, class... Ts>
+std::vector<node_result<T>> ask_all(caf::actor_system& sys,
+                                    const client_options& c,
+                                    caf::timespan timeout, Ts... xs) {
+  auto conn = spawn_connector(sys, sys.openssl_manager().actor_handle());
+  auto rs = fan_out_wait<T>(sys, conn, c.nodes, timeout, std::move(xs)...);
+  caf::anon_send_exit(conn, caf::exit_reason::user_shutdown);
+  return rs;
+}
+
+/// Prints the nodes' answers merged: JSON lines tagged with `node`, tables
+/// with a NODE column; a node without an answer is logged (`what failed`,
+/// with the node and why) and makes the exit code 1, the others print.
+template <class T, class Format>
+int print_merged(const client_options& c, std::vector<node_result<T>>& rs,
+                 output_format fmt, const char* what, Format format) {
+  int rc = 0;
+  std::string json;
+  std::vector<std::pair<std::string, std::string>> tables;
+  for (auto& r : rs) {
+    if (!r.value) {
+      log::error(std::string{what} + " failed",
+                 {{"node", r.node}, {"error", render(r.value.error())}});
+      rc = 1;
+      continue;
+    }
+    auto text = format(r.node, *r.value);
+    if (fmt == output_format::json)
+      json += tag_json_lines(r.node, text);
+    else
+      tables.emplace_back(r.node, std::move(text));
+  }
+  write_stdout(fmt == output_format::json
+                 ? json
+                 : merge_tables(tables, node_column_width(c.nodes)));
+  return rc;
+}
+
+/// A fan-out command over several nodes: parses nothing, asks, prints.
+template <class T, class Format, class... Ts>
+int run_merged(const client_options& c, output_format fmt, const char* what,
+               caf::timespan timeout, Format format, Ts... xs) {
+  return with_system(c, [&](caf::actor_system& sys) {
+    auto rs = ask_all<T>(sys, c, timeout, xs...);
+    return print_merged(c, rs, fmt, what, format);
+  });
+}
+
 } // namespace
 
 int run_ps(const client_options& c, const std::string& select, bool all,
            output_format fmt) {
+  if (merged(c)) {
+    selector sel;
+    if (!parse_select(select, sel))
+      return 2;
+    return with_system(c, [&](caf::actor_system& sys) {
+      auto rs = ask_all<std::vector<container_event>>(
+        sys, c, request_timeout, list_atom::value, sel, all);
+      // -o wide: each node's counters too ("-" where a node has none).
+      std::vector<node_result<std::vector<net_stats>>> nets;
+      if (fmt == output_format::wide)
+        nets = ask_all<std::vector<net_stats>>(sys, c, request_timeout,
+                                               net_atom::value, sel, all);
+      std::map<std::string, std::vector<net_stats>> net_of;
+      for (auto& n : nets)
+        if (n.value)
+          net_of[n.node] = std::move(*n.value);
+      return print_merged(
+        c, rs, fmt, "ps",
+        [&](const std::string& node, const std::vector<container_event>& xs) {
+          std::optional<std::vector<net_stats>> net;
+          if (auto i = net_of.find(node); i != net_of.end())
+            net = i->second;
+          return format_ps(xs, fmt, net);
+        });
+    });
+  }
   return with_node(
     c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       caf::scoped_actor self{sys};
@@ -243,6 +340,17 @@ int run_ps(const client_options& c, const std::string& select, bool all,
 
 int run_net(const client_options& c, const std::string& select, bool all,
             output_format fmt) {
+  if (merged(c)) {
+    selector sel;
+    if (!parse_select(select, sel))
+      return 2;
+    return run_merged<std::vector<net_stats>>(
+      c, fmt, "net", request_timeout,
+      [&](const std::string&, const std::vector<net_stats>& xs) {
+        return format_net(xs, fmt);
+      },
+      net_atom::value, sel, all);
+  }
   return with_node(
     c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       int rc = 1;
@@ -260,7 +368,37 @@ int run_net(const client_options& c, const std::string& select, bool all,
     });
 }
 
+/// Each node's answer as `NODE: text` lines (`start`, `stop`, the status
+/// table), a node without one logged; 1 if any node failed.
+template <class T, class Format>
+int print_per_node(std::vector<node_result<T>>& rs, const char* what,
+                   Format format) {
+  int rc = 0;
+  for (auto& r : rs) {
+    if (!r.value) {
+      log::error(std::string{what} + " failed",
+                 {{"node", r.node}, {"error", render(r.value.error())}});
+      rc = 1;
+      continue;
+    }
+    write_stdout(format(r.node, *r.value));
+  }
+  return rc;
+}
+
 int run_status(const client_options& c, output_format fmt) {
+  if (merged(c))
+    return with_system(c, [&](caf::actor_system& sys) {
+      auto rs
+        = ask_all<node_status>(sys, c, request_timeout, status_atom::value);
+      return print_per_node(
+        rs, "status", [&](const std::string& node, const node_status& x) {
+          auto text = format_status(x, fmt);
+          return fmt == output_format::json
+                   ? tag_json_lines(node, text)
+                   : "NODE      " + node + "\n" + text + "\n";
+        });
+    });
   return with_facade(c, [&](caf::actor_system& sys, node_actor& facade) {
     int rc = 1;
     caf::scoped_actor self{sys};
@@ -304,6 +442,13 @@ int run_certs_init(const std::string& dir, bool force) {
 }
 
 int run_traceloop_list(const client_options& c, output_format fmt) {
+  if (merged(c))
+    return run_merged<std::vector<traceloop_ring_info>>(
+      c, fmt, "traceloop list", request_timeout,
+      [&](const std::string&, const std::vector<traceloop_ring_info>& xs) {
+        return format_traceloop_list(xs, fmt);
+      },
+      traceloop_atom::value, list_atom::value);
   return traceloop_request<std::vector<traceloop_ring_info>>(
     c, "list", request_timeout,
     [&](const std::vector<traceloop_ring_info>& xs) {
@@ -340,6 +485,16 @@ int run_traceloop_start(const client_options& c, const std::string& select) {
     log::error("bad traceloop start SELECTOR", {{"error", error}});
     return 2;
   }
+  if (merged(c))
+    return with_system(c, [&](caf::actor_system& sys) {
+      auto rs = ask_all<uint64_t>(
+        sys, c, request_timeout, traceloop_atom::value, start_atom::value, sel);
+      return print_per_node(
+        rs, "traceloop start", [](const std::string& node, uint64_t n) {
+          return node + ": tracing " + std::to_string(n) + " running container"
+                 + (n == 1 ? "" : "s") + "\n";
+        });
+    });
   return traceloop_request<uint64_t>(
     c, "start", request_timeout,
     [&](uint64_t n) {
@@ -356,6 +511,16 @@ int run_traceloop_start(const client_options& c, const std::string& select) {
 }
 
 int run_traceloop_stop(const client_options& c) {
+  if (merged(c))
+    return with_system(c, [&](caf::actor_system& sys) {
+      auto rs = ask_all<uint64_t>(sys, c, request_timeout,
+                                  traceloop_atom::value, stop_atom::value);
+      return print_per_node(
+        rs, "traceloop stop", [](const std::string& node, uint64_t n) {
+          return node + ": stopped tracing " + std::to_string(n) + " container"
+                 + (n == 1 ? "" : "s") + "\n";
+        });
+    });
   return traceloop_request<uint64_t>(
     c, "stop", request_timeout,
     [&](uint64_t n) {
@@ -369,6 +534,41 @@ int run_traceloop_stop(const client_options& c) {
 
 int run_events(const client_options& c, const std::string& select, bool all,
                output_format fmt) {
+  if (merged(c)) {
+    selector sel;
+    if (!parse_select(select, sel))
+      return 2;
+    return with_system(c, [&](caf::actor_system& sys) {
+      auto width = node_column_width(c.nodes);
+      if (fmt == output_format::table)
+        write_stdout(with_node_column("NODE", width, event_table_header()));
+      auto sink = sys.spawn([fmt, width](merged_sink_actor::pointer)
+                              -> merged_sink_actor::behavior_type {
+        return {
+          [fmt, width](event_atom, const std::string& node,
+                       const container_event& ev) {
+            auto line = format_event(ev, fmt);
+            write_stdout(fmt == output_format::json
+                           ? tag_json_lines(node, line)
+                           : with_node_column(node, width, line));
+          },
+          [](notice_atom, const node_notice& n) {
+            if (n.kind == notice_kind::subscribed && !n.again)
+              return;
+            log::warn(to_string(n), {{"node", n.node}});
+          },
+        };
+      });
+      auto conn = spawn_connector(sys, sys.openssl_manager().actor_handle());
+      stream_options sopts;
+      sopts.sel = std::move(sel);
+      sopts.all = all;
+      spawn_merged_stream(sys, conn, c.nodes, std::move(sopts), sink);
+      // Streams, reconnecting lost nodes, until interrupted.
+      sys.await_all_actors_done();
+      return 0;
+    });
+  }
   return with_node(
     c, select, [&](caf::actor_system& sys, node_actor& facade, selector& sel) {
       if (fmt == output_format::table)

@@ -8,6 +8,7 @@
 #include "actors/initial_scan/initial_scan.hpp"
 #include "runtime/agent/certs.hpp"
 #include "runtime/agent/commands.hpp"
+#include "runtime/agent/controller.hpp"
 #include "runtime/kernel/log.hpp"
 
 namespace {
@@ -44,8 +45,9 @@ int main(int argc, char** argv) {
   std::string node_text = "127.0.0.1:7415";
   app
     .add_option("--node", node_text,
-                "the agent to talk to, HOST:PORT (until multi-node support "
-                "exists: one)")
+                "the agents to talk to, HOST:PORT[,HOST:PORT...]: several "
+                "are asked at once and their answers merged (a NODE column, "
+                "a `node` field); `traceloop show` and `delete` take one")
     ->envname("NODEWATCH_NODES")
     ->capture_default_str();
   std::string tls_dir = nw::default_tls_dir();
@@ -337,14 +339,17 @@ int main(int argc, char** argv) {
   // Only clients talk to a node; `agent`, `simulate` and `certs` ignore
   // --node.
   if (*ps || *events || *net || *traceloop || *status) {
-    if (node_text.find(',') != std::string::npos) {
-      nw::log::error("--node takes one HOST:PORT until multi-node support "
-                     "exists",
-                     {{"node", node_text}});
+    // HOST:PORT[,HOST:PORT...] (--node, else NODEWATCH_NODES): several
+    // nodes are asked at once and their answers merged.
+    client.nodes.clear();
+    if (!nw::parse_node_list(node_text, client.nodes, error)) {
+      nw::log::error("bad --node", {{"error", error}});
       return 2;
     }
-    if (!nw::parse_endpoint(node_text, client.nodes.front(), error)) {
-      nw::log::error("bad --node", {{"error", error}});
+    if (client.nodes.size() > 1 && (*tl_show || *tl_delete)) {
+      nw::log::error("traceloop show and delete talk to one node: pass one "
+                     "--node",
+                     {{"node", node_text}});
       return 2;
     }
     if (!nw::check_client_transport(client, error)) {
