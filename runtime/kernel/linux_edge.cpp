@@ -141,13 +141,59 @@ bool read_text(const std::string& path, size_t max, std::string& out) {
 /// What /proc offers about `tid` while its exec is held: the argv of the
 /// image it is leaving (the caller's, not the runtime's), its comm, mount
 /// namespace and effective uid. False when there is no argv to read.
-bool read_proc_exec(const std::string& root, uint32_t tid, runtime_exec& msg) {
+/// The argv pointer of the exec `tid` is held in (FAN_OPEN_EXEC_PERM comes
+/// from inside execve/execveat, before the new argv is copied): from
+/// /proc/TID/syscall ("NR ARG0 ARG1 ..." of a task blocked in a syscall);
+/// 0 if the task is not in one of those (or the file cannot be read).
+uint64_t exec_argv_pointer(const std::string& dir) {
+  std::string text;
+  // The event can be read before its task has gone to sleep waiting for
+  // the answer; until then the file says "running". A short, bounded wait
+  // (at most ~2 ms of this loop thread, usually none).
+  for (int tries = 0;; ++tries) {
+    if (!read_text(dir + "/syscall", 512, text))
+      return 0;
+    if (text.compare(0, 7, "running") != 0)
+      break;
+    if (tries == 100)
+      return 0;
+    ::usleep(20);
+  }
+  char* p = text.data();
+  char* end = nullptr;
+  auto nr = std::strtol(p, &end, 10);
+  if (end == p)
+    return 0;
+  uint64_t args[6] = {};
+  for (auto& a : args) {
+    p = end;
+    a = std::strtoull(p, &end, 16);
+    if (end == p)
+      return 0;
+  }
+  // x86_64: execve(filename, argv, envp), execveat(dfd, filename, argv, ...).
+  if (nr == 59)
+    return args[1];
+  if (nr == 322)
+    return args[2];
+  return 0;
+}
+
+bool read_proc_exec(const std::string& root, uint32_t tid, runtime_exec& msg,
+                    bool& from_syscall) {
   auto dir = root + "/proc/" + std::to_string(tid);
-  std::string cmdline;
-  if (!read_text(dir + "/cmdline", max_proc_cmdline, cmdline)
-      || cmdline.empty())
-    return false;
   msg.argv.clear();
+  // The runtime's argv, read from the held caller's memory; else the
+  // caller's own command line (what ran the exec, not what it runs).
+  from_syscall = kernel::read_remote_argv(tid, exec_argv_pointer(dir), msg.argv)
+                 && !msg.argv.empty();
+  if (!from_syscall)
+    msg.argv.clear();
+  std::string cmdline;
+  if (!from_syscall
+      && (!read_text(dir + "/cmdline", max_proc_cmdline, cmdline)
+          || cmdline.empty()))
+    return false;
   size_t start = 0;
   while (start < cmdline.size()) {
     auto end = cmdline.find('\0', start);
@@ -202,6 +248,7 @@ public:
                       "edge_allowed_before_play",
                       "edge_argv_bpf",
                       "edge_argv_proc",
+                      "edge_argv_syscall",
                       "edge_argv_missing",
                       "edge_overflows",
                       "edge_unknown_events",
@@ -1065,8 +1112,9 @@ private:
         log::warn("execruntime lookup failed; trying /proc",
                   {{"tid", std::to_string(msg.tid)}, {"error", error}});
     }
-    if (read_proc_exec(root_, msg.tid, msg)) {
-      ++stats_["edge_argv_proc"];
+    bool from_syscall = false;
+    if (read_proc_exec(root_, msg.tid, msg, from_syscall)) {
+      ++stats_[from_syscall ? "edge_argv_syscall" : "edge_argv_proc"];
       return true;
     }
     ++stats_["edge_argv_missing"];

@@ -24,9 +24,13 @@ struct linux_edge_config {
   std::vector<std::string> runtime_paths;
   /// The backstop on every held event (CONTRACTS.md: 2000 ms).
   std::chrono::milliseconds hold_deadline{2000};
-  /// Read argv from bpf/execruntime; false (or a failed load) degrades to
-  /// /proc/TID/cmdline at permission time.
-  bool use_bpf = true;
+  /// Read argv from bpf/execruntime. Off by default: its syscall
+  /// tracepoints put every syscall on the host on the slow tracepoint path
+  /// (~130 ns each, docs/benchmarks.md). Without it (or when it cannot
+  /// load) the runtime's argv is read at permission time from the held
+  /// caller's memory, at the argv pointer /proc/TID/syscall shows for its
+  /// execve/execveat; failing that, the caller's /proc/TID/cmdline.
+  bool use_bpf = false;
   /// Watch containers' init processes with pidfds (`--no-pidfd`: false,
   /// leaving exits to the termination poller alone).
   bool use_pidfd = true;
