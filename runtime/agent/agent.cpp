@@ -169,6 +169,7 @@ int run_agent(const agent_options& opts) {
   const char* transport = nullptr;
   if (opts.transport.insecure_loopback) {
     // Anonymous TLS: no openssl_* field set (any one turns on mutual auth).
+    openssl_error_queue_fix();
     cfg.load<caf::openssl::manager>();
     transport = "anonymous TLS, loopback only (--insecure-loopback)";
     log::warn("--insecure-loopback: the facade is unauthenticated; any local "

@@ -118,6 +118,7 @@ bool configure_client_transport(caf::actor_system_config& cfg,
   cfg.load<caf::io::middleman>();
   cfg.load<caf::openssl::manager>();
   add_nodewatch_types(cfg);
+  openssl_error_queue_fix();
   // Anonymous TLS: no openssl_* field may be set (any one of them turns on
   // mutual authentication).
   if (t.insecure_loopback)

@@ -65,6 +65,12 @@ bool check_client_transport(const client_options& c, std::string& error);
 /// False with `error` naming the problem and `nodewatch certs init`.
 /// Connect with caf::openssl::remote_actor (or, from an actor, the
 /// openssl manager's actor_handle()).
+/// runtime/agent/openssl_error_queue.cpp: clears OpenSSL's error queue
+/// before caf::openssl's session calls (a CAF 0.17.6 bug: one peer's failure
+/// dropped another's connection). Referenced where TLS is set up, so that
+/// the object is linked; always true.
+bool openssl_error_queue_fix();
+
 bool configure_client_transport(caf::actor_system_config& cfg,
                                 const transport_options& t, std::string& error);
 

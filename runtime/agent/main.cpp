@@ -1,5 +1,6 @@
 // `nodewatch`: the command line (CONTRACTS.md). Parsing only; each command
 // lives in its own file.
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -31,6 +32,9 @@ constexpr const char* insecure_help
 } // namespace
 
 int main(int argc, char** argv) {
+  // A peer that vanishes while CAF writes to it (OpenSSL's plain socket
+  // writes) must cost that connection an EPIPE, never the process.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"nodewatch: sees every container the node's OCI runtime "
                "creates, before its entrypoint runs"};
   app.require_subcommand(1);
