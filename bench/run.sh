@@ -18,7 +18,11 @@
 # wanted), `--budget-s S`, `--calls N`, `--slow-calls N`, `--arms LIST` and
 # `--variant FILE.bpf.o`, needs root, runc and busybox-static (a note and
 # no rows otherwise) and strace, perf and bpftrace for their rows, and
-# runs for up to ~5 minutes.
+# runs for up to ~5 minutes; remote_bench reads `--rounds N` (warm fan-outs
+# per transport), `--cold N` (first fan-outs, each from a fresh
+# controller), `--stream-rounds N`, `--nodes N`, `--containers N` (per
+# node), `--snapshot N` and `--live N`, runs anywhere (certificates are made
+# in a temp dir) and takes ~35 s.
 #
 # The benchmarks are not part of `all` or of the tests: this builds the
 # `bench` target, which calls back here with `--run --config=CONFIG
