@@ -20,6 +20,12 @@
 
 #include "runtime/kernel/unique_fd.hpp"
 
+// linux/netlink.h's NLMSG_OK compares the header's __u32 length with the
+// int it is given; clang warns on that inside the macro, g++ does not.
+#ifdef __clang__
+#  pragma clang diagnostic ignored "-Wsign-compare"
+#endif
+
 namespace nw::netlink {
 
 namespace {
