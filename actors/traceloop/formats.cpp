@@ -11,6 +11,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "actors/runtime_watcher/parse_result.hpp"
 #include "actors/traceloop/syscalls.hpp"
 
 namespace nw::traceloop {
@@ -19,26 +20,10 @@ namespace {
 
 // -- small text helpers -------------------------------------------------------
 
-/// Untrusted bytes for an error line: quoted, printable ASCII only, at most
-/// 48 input bytes then "...".
+/// Untrusted bytes for an error line: the parsers' own quoting
+/// (parse_result.hpp), cut at 48 bytes.
 std::string quote(std::string_view in) {
-  static constexpr char hex[] = "0123456789abcdef";
-  static constexpr size_t max_bytes = 48;
-  std::string out = "'";
-  for (size_t i = 0; i < in.size() && i < max_bytes; ++i) {
-    auto c = static_cast<unsigned char>(in[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0x0f];
-    }
-  }
-  out += '\'';
-  if (in.size() > max_bytes)
-    out += "...";
-  return out;
+  return quote_input(in, 48);
 }
 
 bool is_space(char c) {
